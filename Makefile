@@ -1,0 +1,37 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# cowguard: keep PG_anon_exclusive across swap on every architecture, and
+# prove it under QEMU.
+#
+#   make qemu    [ARCH=x86_64] [PATCHES=all|none] [KERNEL_SRC=<6.1.y tree>]
+#                apply patches/series, build, boot under QEMU, run the
+#                selftests; the last line is "ARCH: N passed, N failed, N skipped"
+#   make check   what CI runs: lint, tool tests and the QEMU runs in
+#                scripts/check
+#   make lint    patches/series consistency, applies to the pristine base,
+#                checkpatch.pl --strict on every patch
+#   make clean   remove build/ (ccache keeps compiled objects)
+#
+# The module in module/ is built by kbuild through the top-level Kbuild
+# (make -C <kernel obj> M=<copy of this tree>); scripts/cowguard does that.
+
+ARCH ?= x86_64
+PATCHES ?= all
+export ARCH PATCHES KERNEL_SRC BUILD_DIR JOBS QEMU_TIMEOUT
+
+qemu:
+	@scripts/cowguard qemu
+
+check:
+	@scripts/check
+
+lint:
+	@scripts/lint-series
+
+clean:
+	rm -rf build
+
+help:
+	@sed -n '/^#   make/,/^#$$/p' Makefile | sed 's/^# \{0,1\}//'
+
+.PHONY: qemu check lint clean help

@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Does an anonymous page stay exclusive across swapout while somebody
+ * holds a FOLL_GET reference on it?
+ *
+ * vmsplice() takes a R/O FOLL_GET reference on each page it splices into
+ * a pipe; the pipe then reads whatever the page holds at read time.
+ * Reclaim can still unmap such a page and write it to swap; it stays in
+ * the swap cache because of the extra reference. When the process faults
+ * it back in, the kernel must restore PG_anon_exclusive from the swap
+ * PTE: if it cannot (no __HAVE_ARCH_PTE_SWP_EXCLUSIVE), the page looks
+ * shared, the next write fault copies it, and the pipe keeps the stale
+ * original while the process writes into the copy.
+ *
+ * Each case ends in exactly one result line. The "resident" case runs the
+ * same steps without the swapout: it must pass on every kernel and shows
+ * that the pipe really sees the process's writes.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+
+#include "kselftest_harness.h"
+
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT 21
+#endif
+
+#define PM_PRESENT	(1ULL << 63)
+#define PM_SWAP		(1ULL << 62)
+
+/* Few enough pages for one pipe: each page is one pipe buffer. */
+#define NR_PAGES	8
+
+static uint64_t pagemap_entry(int pagemap_fd, void *addr, size_t pagesize)
+{
+	uint64_t ent = 0;
+	off_t off = (uintptr_t)addr / pagesize * sizeof(ent);
+
+	if (pread(pagemap_fd, &ent, sizeof(ent), off) != sizeof(ent))
+		return 0;
+	return ent;
+}
+
+/* True when at least one swap area is active. */
+static bool swap_active(void)
+{
+	char line[256];
+	FILE *f = fopen("/proc/swaps", "r");
+	int lines = 0;
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		lines++;
+	fclose(f);
+	return lines > 1;	/* first line is the header */
+}
+
+FIXTURE(swap_exclusive)
+{
+	size_t pagesize;
+	size_t size;
+	char *mem;
+	int pipefd[2];
+	int pagemap_fd;
+};
+
+/* Memory contexts the cases run across. */
+FIXTURE_VARIANT(swap_exclusive)
+{
+	bool hugepage_off;
+};
+
+FIXTURE_VARIANT_ADD(swap_exclusive, base_pages)
+{
+	.hugepage_off = true,
+};
+
+FIXTURE_SETUP(swap_exclusive)
+{
+	size_t i;
+
+	self->pagesize = getpagesize();
+	self->size = NR_PAGES * self->pagesize;
+	self->pipefd[0] = self->pipefd[1] = -1;
+	self->mem = mmap(NULL, self->size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(self->mem, MAP_FAILED);
+	if (variant->hugepage_off)
+		madvise(self->mem, self->size, MADV_NOHUGEPAGE);
+
+	/* First touch by a write: every page is anonymous and exclusive. */
+	for (i = 0; i < NR_PAGES; i++)
+		memset(self->mem + i * self->pagesize, 0xa0 + i,
+		       self->pagesize);
+
+	self->pagemap_fd = open("/proc/self/pagemap", O_RDONLY);
+	ASSERT_GE(self->pagemap_fd, 0);
+	ASSERT_EQ(pipe(self->pipefd), 0);
+}
+
+FIXTURE_TEARDOWN(swap_exclusive)
+{
+	if (self->pipefd[0] >= 0)
+		close(self->pipefd[0]);
+	if (self->pipefd[1] >= 0)
+		close(self->pipefd[1]);
+	if (self->pagemap_fd >= 0)
+		close(self->pagemap_fd);
+	munmap(self->mem, self->size);
+}
+
+/*
+ * Take R/O FOLL_GET references with vmsplice(), optionally push the pages
+ * out, write new contents and count the pages whose pipe copy did not
+ * follow the write.
+ */
+static int vmsplice_write_and_compare(struct __test_metadata *_metadata,
+				      FIXTURE_DATA(swap_exclusive) *self,
+				      bool pageout)
+{
+	struct iovec iov = { .iov_base = self->mem, .iov_len = self->size };
+	size_t ps = self->pagesize;
+	int replaced = 0;
+	char *buf;
+	size_t i;
+
+	ASSERT_EQ(vmsplice(self->pipefd[1], &iov, 1, 0), (ssize_t)self->size)
+		TH_LOG("vmsplice: %s", strerror(errno));
+
+	if (pageout) {
+		if (!swap_active())
+			SKIP(return -1, "no active swap area");
+		if (madvise(self->mem, self->size, MADV_PAGEOUT))
+			SKIP(return -1, "MADV_PAGEOUT: %s", strerror(errno));
+		for (i = 0; i < NR_PAGES; i++) {
+			uint64_t ent = pagemap_entry(self->pagemap_fd,
+						     self->mem + i * ps, ps);
+
+			if (!(ent & PM_SWAP) || (ent & PM_PRESENT))
+				SKIP(return -1,
+				     "page %zu not swapped out by MADV_PAGEOUT (pagemap %#llx)",
+				     i, (unsigned long long)ent);
+		}
+	}
+
+	/* Write fault on each page: swap-in, then reuse or copy. */
+	for (i = 0; i < NR_PAGES; i++)
+		memset(self->mem + i * ps, 0xb0 + i, ps);
+
+	buf = malloc(self->size);
+	ASSERT_NE(buf, NULL);
+	ASSERT_EQ(read(self->pipefd[0], buf, self->size), (ssize_t)self->size);
+	for (i = 0; i < NR_PAGES; i++) {
+		if (!memcmp(buf + i * ps, self->mem + i * ps, ps))
+			continue;
+		replaced++;
+		TH_LOG("page %zu: pipe reads %#x, process wrote %#x",
+		       i, (unsigned char)buf[i * ps], 0xb0 + (unsigned int)i);
+	}
+	free(buf);
+	return replaced;
+}
+
+TEST_F(swap_exclusive, vmsplice_ro_resident)
+{
+	int replaced = vmsplice_write_and_compare(_metadata, self, false);
+
+	ASSERT_EQ(replaced, 0)
+		TH_LOG("%d of %d pages copied on write without any swapout",
+		       replaced, NR_PAGES);
+}
+
+TEST_F(swap_exclusive, vmsplice_ro_swapout)
+{
+	int replaced = vmsplice_write_and_compare(_metadata, self, true);
+
+	if (replaced < 0)
+		return;		/* skipped, reason already printed */
+	ASSERT_EQ(replaced, 0)
+		TH_LOG("%d of %d pages replaced by a copy on the first write after swap-in: PG_anon_exclusive was lost in the swap PTE",
+		       replaced, NR_PAGES);
+}
+
+TEST_HARNESS_MAIN
