@@ -1,0 +1,83 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Bad input to the pipeline: each case must stop with one clear
+# "cowguard: error:" line, a non-zero exit and no QEMU left running.
+# Uses the real build directory (the base tree is reused, not rebuilt).
+set -u
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0
+fail=0
+n=0
+
+# expect_error NAME PATTERN COMMAND...
+expect_error() {
+	name=$1 pattern=$2
+	shift 2
+	n=$((n + 1))
+	out=$("$@" 2>&1)
+	rc=$?
+	errs=$(printf '%s\n' "$out" | grep -c '^cowguard: error:')
+	if [ $rc -ne 0 ] && [ "$errs" -eq 1 ] &&
+	   printf '%s\n' "$out" | grep -q "^cowguard: error: .*$pattern" &&
+	   ! pgrep -f "qemu-system.*$TOP/build" >/dev/null; then
+		pass=$((pass + 1))
+		echo "ok $n $name"
+	else
+		fail=$((fail + 1))
+		echo "not ok $n $name (exit $rc)"
+		printf '%s\n' "$out" | tail -n 5 | sed 's/^/# /'
+	fi
+}
+
+mkdir -p "$tmp/linux-5.15" "$tmp/not-a-kernel"
+printf 'VERSION = 5\nPATCHLEVEL = 15\nSUBLEVEL = 90\n' >"$tmp/linux-5.15/Makefile"
+
+echo "TAP version 13"
+echo "1..7"
+expect_error "unknown ARCH" "unknown ARCH 'vax'" \
+	env ARCH=vax "$TOP/scripts/cowguard" qemu
+expect_error "ARCH with a path in it" "bad ARCH" \
+	env ARCH=../x86_64 "$TOP/scripts/cowguard" qemu
+expect_error "bad PATCHES" "bad PATCHES 'some'" \
+	env PATCHES=some "$TOP/scripts/cowguard" qemu
+expect_error "KERNEL_SRC missing" "is not a directory" \
+	env KERNEL_SRC="$tmp/nowhere" "$TOP/scripts/cowguard" qemu
+expect_error "KERNEL_SRC not a kernel" "not a Linux source tree" \
+	env KERNEL_SRC="$tmp/not-a-kernel" "$TOP/scripts/cowguard" qemu
+expect_error "KERNEL_SRC not 6.1" "is Linux 5.15.90, not 6.1.y" \
+	env KERNEL_SRC="$tmp/linux-5.15" "$TOP/scripts/cowguard" qemu
+
+# A patch that does not apply: a copy of the tools with a series of one
+# broken patch, on the real build directory. Names the patch, shows the
+# failing hunk, leaves the tree at the base and the stamp removed.
+mkdir -p "$tmp/top/patches"
+cp -r "$TOP/scripts" "$TOP/configs" "$TOP/selftests" "$tmp/top/"
+cat >"$tmp/top/patches/0001-broken.patch" <<'PATCH'
+From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001
+From: Test <test@localhost>
+Subject: [PATCH] broken: context that is not in the tree
+
+Signed-off-by: Test <test@localhost>
+---
+ mm/memory.c | 2 +-
+ 1 file changed, 1 insertion(+), 1 deletion(-)
+
+diff --git a/mm/memory.c b/mm/memory.c
+--- a/mm/memory.c
++++ b/mm/memory.c
+@@ -1,3 +1,3 @@
+-this line is not in mm/memory.c
++neither is this one
+ nor this
+ nor that
+-- 
+2.39.5
+PATCH
+echo 0001-broken.patch >"$tmp/top/patches/series"
+expect_error "patch that does not apply" "patch 1 (0001-broken.patch) does not apply" \
+	env BUILD_DIR="$TOP/build" "$tmp/top/scripts/cowguard" prepare
+
+echo "pipeline-errors: $pass passed, $fail failed"
+[ $fail -eq 0 ]
