@@ -21,6 +21,7 @@ expect_error() {
 	errs=$(printf '%s\n' "$out" | grep -c '^cowguard: error:')
 	if [ $rc -ne 0 ] && [ "$errs" -eq 1 ] &&
 	   printf '%s\n' "$out" | grep -q "^cowguard: error: .*$pattern" &&
+	   printf '%s\n' "$out" | grep -q -- "${ALSO:-}" &&
 	   ! pgrep -f "qemu-system.*$TOP/build" >/dev/null; then
 		pass=$((pass + 1))
 		echo "ok $n $name"
@@ -35,7 +36,7 @@ mkdir -p "$tmp/linux-5.15" "$tmp/not-a-kernel"
 printf 'VERSION = 5\nPATCHLEVEL = 15\nSUBLEVEL = 90\n' >"$tmp/linux-5.15/Makefile"
 
 echo "TAP version 13"
-echo "1..7"
+echo "1..8"
 expect_error "unknown ARCH" "unknown ARCH 'vax'" \
 	env ARCH=vax "$TOP/scripts/cowguard" qemu
 expect_error "ARCH with a path in it" "bad ARCH" \
@@ -76,8 +77,20 @@ diff --git a/mm/memory.c b/mm/memory.c
 2.39.5
 PATCH
 echo 0001-broken.patch >"$tmp/top/patches/series"
-expect_error "patch that does not apply" "patch 1 (0001-broken.patch) does not apply" \
+ALSO='^    -this line is not in mm/memory.c' \
+expect_error "patch that does not apply: name and rejected hunk" \
+	"patch 1 (0001-broken.patch) does not apply" \
 	env BUILD_DIR="$TOP/build" "$tmp/top/scripts/cowguard" prepare
+if [ -f "$TOP/build/src-all.applied" ] ||
+   [ -n "$(git -C "$TOP/build/src-all" status --porcelain -uno)" ] ||
+   [ "$(git -C "$TOP/build/src-all" rev-parse HEAD)" != \
+     "$(git -C "$TOP/build/src-all" rev-parse cowguard-base)" ]; then
+	fail=$((fail + 1))
+	echo "not ok 8 tree left at the base after a failed apply"
+else
+	pass=$((pass + 1))
+	echo "ok 8 tree left at the base after a failed apply"
+fi
 
 echo "pipeline-errors: $pass passed, $fail failed"
 [ $fail -eq 0 ]
