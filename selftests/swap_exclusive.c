@@ -12,9 +12,13 @@
  * shared, the next write fault copies it, and the pipe keeps the stale
  * original while the process writes into the copy.
  *
- * Each case ends in exactly one result line. The "resident" case runs the
- * same steps without the swapout: it must pass on every kernel and shows
- * that the pipe really sees the process's writes.
+ * The same holds for R/W FOLL_GET references (O_DIRECT reads in 6.1),
+ * taken and written through with cowguard.ko's hooks: a write through the
+ * reference after swap-in must land in the page the process uses.
+ *
+ * Each case ends in exactly one result line. The "resident" cases run the
+ * same steps without the swapout: they must pass on every kernel and show
+ * that the reference really sees the process's writes and vice versa.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -24,10 +28,12 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
 
 #include "kselftest_harness.h"
+#include "cowguard.h"
 
 #ifndef MADV_PAGEOUT
 #define MADV_PAGEOUT 21
@@ -71,6 +77,7 @@ FIXTURE(swap_exclusive)
 	char *mem;
 	int pipefd[2];
 	int pagemap_fd;
+	int hooks_fd;		/* -1 without cowguard.ko */
 };
 
 /* Memory contexts the cases run across. */
@@ -105,6 +112,7 @@ FIXTURE_SETUP(swap_exclusive)
 	self->pagemap_fd = open("/proc/self/pagemap", O_RDONLY);
 	ASSERT_GE(self->pagemap_fd, 0);
 	ASSERT_EQ(pipe(self->pipefd), 0);
+	self->hooks_fd = open(COWGUARD_HOOKS_PATH, O_RDWR);
 }
 
 FIXTURE_TEARDOWN(swap_exclusive)
@@ -115,7 +123,34 @@ FIXTURE_TEARDOWN(swap_exclusive)
 		close(self->pipefd[1]);
 	if (self->pagemap_fd >= 0)
 		close(self->pagemap_fd);
+	if (self->hooks_fd >= 0)
+		close(self->hooks_fd);
 	munmap(self->mem, self->size);
+}
+
+/*
+ * Push every page out with MADV_PAGEOUT and check with pagemap that each
+ * one left. Returns false, after reporting SKIP, when that is impossible.
+ */
+static bool page_out(struct __test_metadata *_metadata,
+		     FIXTURE_DATA(swap_exclusive) *self)
+{
+	size_t ps = self->pagesize, i;
+
+	if (!swap_active())
+		SKIP(return false, "no active swap area");
+	if (madvise(self->mem, self->size, MADV_PAGEOUT))
+		SKIP(return false, "MADV_PAGEOUT: %s", strerror(errno));
+	for (i = 0; i < NR_PAGES; i++) {
+		uint64_t ent = pagemap_entry(self->pagemap_fd,
+					     self->mem + i * ps, ps);
+
+		if (!(ent & PM_SWAP) || (ent & PM_PRESENT))
+			SKIP(return false,
+			     "page %zu not swapped out by MADV_PAGEOUT (pagemap %#llx)",
+			     i, (unsigned long long)ent);
+	}
+	return true;
 }
 
 /*
@@ -136,21 +171,8 @@ static int vmsplice_write_and_compare(struct __test_metadata *_metadata,
 	ASSERT_EQ(vmsplice(self->pipefd[1], &iov, 1, 0), (ssize_t)self->size)
 		TH_LOG("vmsplice: %s", strerror(errno));
 
-	if (pageout) {
-		if (!swap_active())
-			SKIP(return -1, "no active swap area");
-		if (madvise(self->mem, self->size, MADV_PAGEOUT))
-			SKIP(return -1, "MADV_PAGEOUT: %s", strerror(errno));
-		for (i = 0; i < NR_PAGES; i++) {
-			uint64_t ent = pagemap_entry(self->pagemap_fd,
-						     self->mem + i * ps, ps);
-
-			if (!(ent & PM_SWAP) || (ent & PM_PRESENT))
-				SKIP(return -1,
-				     "page %zu not swapped out by MADV_PAGEOUT (pagemap %#llx)",
-				     i, (unsigned long long)ent);
-		}
-	}
+	if (pageout && !page_out(_metadata, self))
+		return -1;
 
 	/* Write fault on each page: swap-in, then reuse or copy. */
 	for (i = 0; i < NR_PAGES; i++)
@@ -188,6 +210,117 @@ TEST_F(swap_exclusive, vmsplice_ro_swapout)
 	ASSERT_EQ(replaced, 0)
 		TH_LOG("%d of %d pages replaced by a copy on the first write after swap-in: PG_anon_exclusive was lost in the swap PTE",
 		       replaced, NR_PAGES);
+}
+
+/*
+ * Take R/W FOLL_GET references with cowguard.ko, optionally push the pages
+ * out, let the process write (swap-in and write fault), then write through
+ * the references. Counts the pages where either side's write is not seen
+ * by the other.
+ */
+static int foll_get_rw_write_and_compare(struct __test_metadata *_metadata,
+					 FIXTURE_DATA(swap_exclusive) *self,
+					 bool pageout)
+{
+	struct cowguard_range range = {
+		.addr = (uintptr_t)self->mem, .size = self->size,
+		.flags = COWGUARD_WRITE,
+	};
+	struct cowguard_io io = { .len = self->size };
+	size_t ps = self->pagesize, i;
+	int replaced = 0;
+	char *buf;
+
+	if (self->hooks_fd < 0)
+		SKIP(return -1, "%s: cowguard.ko not loaded",
+		     COWGUARD_HOOKS_PATH);
+	ASSERT_EQ(0, ioctl(self->hooks_fd, COWGUARD_IOC_GET, &range))
+		TH_LOG("COWGUARD_IOC_GET: %s", strerror(errno));
+	if (pageout && !page_out(_metadata, self))
+		return -1;
+
+	for (i = 0; i < NR_PAGES; i++)
+		memset(self->mem + i * ps, 0xb0 + i, ps);
+
+	buf = malloc(self->size);
+	ASSERT_NE(buf, NULL);
+	io.buf = (uintptr_t)buf;
+	/* The reference sees the process's write ... */
+	ASSERT_EQ(0, ioctl(self->hooks_fd, COWGUARD_IOC_READ, &io));
+	for (i = 0; i < NR_PAGES; i++) {
+		if (!memcmp(buf + i * ps, self->mem + i * ps, ps))
+			continue;
+		replaced++;
+		TH_LOG("page %zu: reference reads %#x, process wrote %#x",
+		       i, (unsigned char)buf[i * ps], 0xb0 + (unsigned int)i);
+	}
+	/* ... and the process sees a write through the reference, the
+	 * O_DIRECT read completing into its buffer.
+	 */
+	for (i = 0; i < NR_PAGES; i++)
+		memset(buf + i * ps, 0xc0 + i, ps);
+	ASSERT_EQ(0, ioctl(self->hooks_fd, COWGUARD_IOC_WRITE, &io));
+	for (i = 0; i < NR_PAGES; i++) {
+		if (!memcmp(buf + i * ps, self->mem + i * ps, ps))
+			continue;
+		TH_LOG("page %zu: process reads %#x after the reference wrote %#x",
+		       i, (unsigned char)self->mem[i * ps],
+		       0xc0 + (unsigned int)i);
+		replaced++;
+	}
+	free(buf);
+	ASSERT_EQ(0, ioctl(self->hooks_fd, COWGUARD_IOC_PUT));
+	return replaced;
+}
+
+TEST_F(swap_exclusive, foll_get_rw_resident)
+{
+	int lost = foll_get_rw_write_and_compare(_metadata, self, false);
+
+	if (lost < 0)
+		return;
+	ASSERT_EQ(lost, 0)
+		TH_LOG("%d writes lost without any swapout", lost);
+}
+
+TEST_F(swap_exclusive, foll_get_rw_swapout)
+{
+	int lost = foll_get_rw_write_and_compare(_metadata, self, true);
+
+	if (lost < 0)
+		return;
+	ASSERT_EQ(lost, 0)
+		TH_LOG("%d writes lost between the process and its R/W FOLL_GET references after swap-in: PG_anon_exclusive was lost in the swap PTE",
+		       lost);
+}
+
+/*
+ * The marker itself: an exclusive page pushed out must leave a swap PTE
+ * with the exclusive bit set, read directly from the page table.
+ */
+TEST_F(swap_exclusive, swap_pte_marker)
+{
+	size_t ps = self->pagesize, i;
+	int missing = 0;
+
+	if (self->hooks_fd < 0)
+		SKIP(return, "%s: cowguard.ko not loaded", COWGUARD_HOOKS_PATH);
+	if (!page_out(_metadata, self))
+		return;
+	for (i = 0; i < NR_PAGES; i++) {
+		struct cowguard_query q = {
+			.addr = (uintptr_t)(self->mem + i * ps),
+		};
+
+		ASSERT_EQ(0, ioctl(self->hooks_fd, COWGUARD_IOC_QUERY, &q));
+		ASSERT_EQ((__u32)COWGUARD_SWAP, q.state)
+			TH_LOG("page %zu: state %u after pageout", i, q.state);
+		if (!(q.flags & COWGUARD_Q_SWP_EXCLUSIVE))
+			missing++;
+	}
+	ASSERT_EQ(0, missing)
+		TH_LOG("%d of %d swap PTEs of exclusive pages lack the exclusive marker",
+		       missing, NR_PAGES);
 }
 
 TEST_HARNESS_MAIN

@@ -320,6 +320,20 @@ static const char *run_test(const struct test *t, int *ok, char *why,
 	}
 }
 
+/* The module's event counters, for the host to print with the results. */
+static void dump_counters(void)
+{
+	FILE *f = fopen("/sys/kernel/debug/cowguard/counters", "r");
+	char line[128];
+
+	if (!f)
+		return;
+	say("# cowguard counters (since the module was loaded or last reset):\n");
+	while (fgets(line, sizeof(line), f))
+		say("# counter %s", line);
+	fclose(f);
+}
+
 static void finish(void)
 {
 	char how[16] = "poweroff";
@@ -388,6 +402,7 @@ int main(void)
 		say("%s %d %s%s%s\n", ok ? "ok" : "not ok", ++i,
 		    tests[t].name, sep, why);
 	}
+	dump_counters();
 	finish();
 	return 0;
 }
