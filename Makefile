@@ -3,11 +3,14 @@
 # cowguard: keep PG_anon_exclusive across swap on every architecture, and
 # prove it under QEMU.
 #
-#   make qemu    [ARCH=x86_64] [PATCHES=all|none] [KERNEL_SRC=<6.1.y tree>]
+#   make qemu    [ARCH=x86_64] [PATCHES=all|none|counters|mutant-<name>]
+#                [KERNEL_SRC=<6.1.y tree>]
 #                apply patches/series, build, boot under QEMU, run the
 #                selftests; the last line is "ARCH: N passed, N failed, N skipped"
 #   make check   what CI runs: lint, tool tests and the QEMU runs in
 #                scripts/check
+#   make mutants [ARCH=x86_64] boot each deliberately broken kernel of
+#                patches/mutants/ and check the selftests catch it
 #   make lint    patches/series consistency, applies to the pristine base,
 #                checkpatch.pl --strict on every patch
 #   make clean   remove build/ (ccache keeps compiled objects)
@@ -28,10 +31,13 @@ check:
 lint:
 	@scripts/lint-series
 
+mutants:
+	@scripts/mutants
+
 clean:
 	rm -rf build
 
 help:
 	@sed -n '/^#   make/,/^#$$/p' Makefile | sed 's/^# \{0,1\}//'
 
-.PHONY: qemu check lint clean help
+.PHONY: qemu check lint mutants clean help

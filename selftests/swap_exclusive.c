@@ -30,7 +30,9 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/swap.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 
 #include "kselftest_harness.h"
 #include "cowguard.h"
@@ -55,19 +57,32 @@ static uint64_t pagemap_entry(int pagemap_fd, void *addr, size_t pagesize)
 	return ent;
 }
 
-/* True when at least one swap area is active. */
-static bool swap_active(void)
+/*
+ * The first active swap area's path in dev (when not NULL); false when
+ * there is none.
+ */
+static bool swap_device(char *dev, size_t len)
 {
-	char line[256];
+	char line[256], path[200];
 	FILE *f = fopen("/proc/swaps", "r");
-	int lines = 0;
+	bool found = false;
 
 	if (!f)
 		return false;
-	while (fgets(line, sizeof(line), f))
-		lines++;
+	/* The first line is the header. */
+	if (fgets(line, sizeof(line), f) && fgets(line, sizeof(line), f) &&
+	    sscanf(line, "%199s", path) == 1) {
+		found = true;
+		if (dev)
+			snprintf(dev, len, "%s", path);
+	}
 	fclose(f);
-	return lines > 1;	/* first line is the header */
+	return found;
+}
+
+static bool swap_active(void)
+{
+	return swap_device(NULL, 0);
 }
 
 FIXTURE(swap_exclusive)
@@ -210,6 +225,124 @@ TEST_F(swap_exclusive, vmsplice_ro_swapout)
 	ASSERT_EQ(replaced, 0)
 		TH_LOG("%d of %d pages replaced by a copy on the first write after swap-in: PG_anon_exclusive was lost in the swap PTE",
 		       replaced, NR_PAGES);
+}
+
+/*
+ * swapoff instead of a fault: unuse_pte() maps the pages back while the
+ * pipe still holds its references, and must restore PG_anon_exclusive from
+ * the swap PTEs; the write after it must then reuse every page.
+ */
+TEST_F(swap_exclusive, vmsplice_ro_swapoff)
+{
+	struct iovec iov = { .iov_base = self->mem, .iov_len = self->size };
+	size_t ps = self->pagesize, i;
+	int replaced = 0, ret;
+	char dev[200], *buf;
+
+	if (!swap_device(dev, sizeof(dev)))
+		SKIP(return, "no active swap area");
+	ASSERT_EQ(vmsplice(self->pipefd[1], &iov, 1, 0), (ssize_t)self->size);
+	if (!page_out(_metadata, self))
+		return;
+	ret = swapoff(dev);
+	ASSERT_EQ(0, ret) TH_LOG("swapoff %s: %s", dev, strerror(errno));
+	for (i = 0; i < NR_PAGES; i++) {
+		uint64_t ent = pagemap_entry(self->pagemap_fd,
+					     self->mem + i * ps, ps);
+
+		EXPECT_TRUE(!!(ent & PM_PRESENT))
+			TH_LOG("page %zu not mapped back by swapoff (pagemap %#llx)",
+			       i, (unsigned long long)ent);
+	}
+	for (i = 0; i < NR_PAGES; i++)
+		memset(self->mem + i * ps, 0xb0 + i, ps);
+	/* Swap back on before anything can fail: later tests need it. */
+	ASSERT_EQ(0, swapon(dev, 0)) TH_LOG("swapon %s: %s", dev, strerror(errno));
+
+	buf = malloc(self->size);
+	ASSERT_NE(buf, NULL);
+	ASSERT_EQ(read(self->pipefd[0], buf, self->size), (ssize_t)self->size);
+	for (i = 0; i < NR_PAGES; i++) {
+		if (!memcmp(buf + i * ps, self->mem + i * ps, ps))
+			continue;
+		replaced++;
+		TH_LOG("page %zu: pipe reads %#x, process wrote %#x",
+		       i, (unsigned char)buf[i * ps], 0xb0 + (unsigned int)i);
+	}
+	free(buf);
+	ASSERT_EQ(0, replaced)
+		TH_LOG("%d of %d pages copied on the first write after swapoff: unuse_pte() did not restore PG_anon_exclusive",
+		       replaced, NR_PAGES);
+}
+
+/* Pages of mem (NR_PAGES of ps bytes) whose first byte is not base + i. */
+static int count_unexpected(const char *mem, size_t ps, unsigned char base)
+{
+	int bad = 0;
+	size_t i;
+
+	for (i = 0; i < NR_PAGES; i++)
+		if ((unsigned char)mem[i * ps] != (unsigned char)(base + i))
+			bad++;
+	return bad;
+}
+
+/*
+ * fork() after swapout shares the swap entries: the marker must go, or
+ * whichever process faults first maps the shared page exclusive and
+ * writable and the other one sees its writes. Parent and child must stay
+ * isolated in both directions; this holds on every correct kernel.
+ */
+TEST_F(swap_exclusive, fork_after_swapout)
+{
+	size_t ps = self->pagesize, i;
+	int to_child[2], to_parent[2], status, leaked;
+	char c = 0;
+	pid_t pid;
+
+	if (!page_out(_metadata, self))
+		return;
+	ASSERT_EQ(0, pipe(to_child));
+	ASSERT_EQ(0, pipe(to_parent));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		/* Child writes first, then checks the parent's write did not
+		 * reach it.
+		 */
+		for (i = 0; i < NR_PAGES; i++)
+			memset(self->mem + i * ps, 0xd0 + i, ps);
+		if (write(to_parent[1], &c, 1) != 1 ||
+		    read(to_child[0], &c, 1) != 1)
+			_exit(100);
+		_exit(count_unexpected(self->mem, ps, 0xd0));
+	}
+	ASSERT_EQ(1, read(to_parent[0], &c, 1));
+	/* After fork the parent's swap PTEs must not claim exclusivity. */
+	if (self->hooks_fd >= 0) {
+		for (i = 0; i < NR_PAGES; i++) {
+			struct cowguard_query q = {
+				.addr = (uintptr_t)(self->mem + i * ps),
+			};
+
+			ASSERT_EQ(0, ioctl(self->hooks_fd, COWGUARD_IOC_QUERY, &q));
+			EXPECT_FALSE(!!(q.flags & COWGUARD_Q_SWP_EXCLUSIVE))
+				TH_LOG("page %zu: swap PTE still exclusive after fork", i);
+		}
+	}
+	leaked = count_unexpected(self->mem, ps, 0xa0);
+	EXPECT_EQ(0, leaked)
+		TH_LOG("%d of %d pages show the child's writes in the parent",
+		       leaked, NR_PAGES);
+	for (i = 0; i < NR_PAGES; i++)
+		memset(self->mem + i * ps, 0xe0 + i, ps);
+	ASSERT_EQ(1, write(to_child[1], &c, 1));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status))
+		TH_LOG("%d of %d pages show the parent's writes in the child",
+		       WEXITSTATUS(status), NR_PAGES);
+	EXPECT_EQ(0, count_unexpected(self->mem, ps, 0xe0));
 }
 
 /*
