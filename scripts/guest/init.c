@@ -38,9 +38,17 @@
 #define MAX_TESTS	64
 #define LINE_MAX_LEN	1024
 
+#define MAX_ARGS	16
+
+/*
+ * One line of /tests/list: "<name> <timeout> [<program> [<arg>...]]".
+ * Without a program, the binary is /tests/<name>.
+ */
 struct test {
 	char name[64];
 	int timeout_s;
+	char args[192];			/* storage for argv's strings */
+	char *argv[MAX_ARGS + 1];
 };
 
 static char cmdline[4096];
@@ -183,11 +191,23 @@ static int read_tests(struct test *tests)
 	if (!f)
 		return 0;
 	while (n < MAX_TESTS && fgets(line, sizeof(line), f)) {
+		struct test *t = &tests[n];
+		int pos = 0, argc = 0;
+		char *tok, *save;
+
 		if (line[0] == '#' || line[0] == '\n')
 			continue;
-		if (sscanf(line, "%63s %d", tests[n].name,
-			   &tests[n].timeout_s) != 2)
+		if (sscanf(line, "%63s %d %n", t->name, &t->timeout_s,
+			   &pos) != 2 || pos == 0)
 			continue;
+		snprintf(t->args, sizeof(t->args), "%s", line + pos);
+		for (tok = strtok_r(t->args, " \t\n", &save);
+		     tok && argc < MAX_ARGS;
+		     tok = strtok_r(NULL, " \t\n", &save))
+			t->argv[argc++] = tok;
+		if (argc == 0)
+			t->argv[argc++] = t->name;
+		t->argv[argc] = NULL;
 		n++;
 	}
 	fclose(f);
@@ -238,7 +258,7 @@ static const char *run_test(const struct test *t, int *ok, char *why,
 	int pfd[2], status = 0, timed_out = 0;
 	pid_t pid;
 
-	snprintf(path, sizeof(path), "/tests/%s", t->name);
+	snprintf(path, sizeof(path), "/tests/%s", t->argv[0]);
 	*ok = 0;
 	if (pipe(pfd)) {
 		snprintf(why, whylen, "pipe: %s", strerror(errno));
@@ -252,7 +272,7 @@ static const char *run_test(const struct test *t, int *ok, char *why,
 		close(pfd[0]);
 		close(pfd[1]);
 		chdir("/tmp");
-		execl(path, path, (char *)NULL);
+		execv(path, t->argv);
 		fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
 		_exit(127);
 	}
