@@ -11,6 +11,8 @@
 #                scripts/check
 #   make mutants [ARCH=x86_64] boot each deliberately broken kernel of
 #                patches/mutants/ and check the selftests catch it
+#   make bench   [ARCH=x86_64] boot PATCHES=none, counters and all with
+#                selftests/bench.list; print the figures and the ratios
 #   make lint    patches/series consistency, applies to the pristine base,
 #                checkpatch.pl --strict on every patch
 #   make clean   remove build/ (ccache keeps compiled objects)
@@ -34,10 +36,13 @@ lint:
 mutants:
 	@scripts/mutants
 
+bench:
+	@scripts/bench
+
 clean:
 	rm -rf build
 
 help:
 	@sed -n '/^#   make/,/^#$$/p' Makefile | sed 's/^# \{0,1\}//'
 
-.PHONY: qemu check lint mutants clean help
+.PHONY: qemu check lint mutants bench clean help

@@ -1,0 +1,283 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cowguard_bench: the measurements behind "make bench". It prints one
+ * "# bench <name> <value>" line per figure; scripts/bench boots each kernel
+ * variant with it and compares the variants of one run. Never a test:
+ * it exits 0 whenever it could measure, whatever the figures are.
+ *
+ * Fault paths the event counters sit on (ns per page, median of runs):
+ *   fault_cow_copy    a child writes pages it shares with its parent
+ *   fault_reuse       the parent writes them after the child is gone
+ *   fault_swapin      read faults on pages pushed out with MADV_PAGEOUT
+ *
+ * clear_refs and the faults around it, on a populated mapping:
+ *   clear_refs_sd_ms_per_gib   one soft-dirty clear_refs (echo 4)
+ *   writer_{p99,max}_us_<load> fault latency of writer threads while the
+ *                              main thread loops clear_refs: soft-dirty
+ *                              (sd), clear referenced (ref), or soft-dirty
+ *                              with another thread looping mmap/munmap
+ *                              (sd_mmap)
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT 21
+#endif
+
+#define MIB		(1UL << 20)
+#define REPS		5
+#define NR_WRITERS	2
+/* Latency histogram: 1 us buckets up to 100 ms, then one overflow bucket. */
+#define HIST_US		100000
+
+static size_t ps;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static uint64_t median(uint64_t *v, int n)
+{
+	qsort(v, n, sizeof(*v), cmp_u64);
+	return v[n / 2];
+}
+
+static void die(const char *what)
+{
+	printf("# bench error: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static char *map_anon(size_t size)
+{
+	char *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		die("mmap");
+	/* Base pages: one fault per page, the same on every kernel. */
+	madvise(p, size, MADV_NOHUGEPAGE);
+	return p;
+}
+
+static void touch(char *p, size_t size, char val)
+{
+	for (size_t i = 0; i < size; i += ps)
+		p[i] = val;
+}
+
+static void bench_fault_paths(void)
+{
+	size_t size = 16 * MIB, pages = size / ps;
+	uint64_t copy[REPS], reuse[REPS], swapin[REPS];
+
+	for (int r = 0; r < REPS; r++) {
+		char *p = map_anon(size);
+		int pipefd[2], status;
+		uint64_t t, child_ns = 0;
+		volatile char sink = 0;
+		pid_t pid;
+
+		touch(p, size, 1);
+		if (pipe(pipefd))
+			die("pipe");
+		pid = fork();
+		if (pid < 0)
+			die("fork");
+		if (pid == 0) {
+			t = now_ns();
+			touch(p, size, 2);
+			t = now_ns() - t;
+			if (write(pipefd[1], &t, sizeof(t)) != sizeof(t))
+				_exit(1);
+			_exit(0);
+		}
+		if (read(pipefd[0], &child_ns, sizeof(child_ns)) !=
+		    sizeof(child_ns))
+			die("read from child");
+		waitpid(pid, &status, 0);
+		close(pipefd[0]);
+		close(pipefd[1]);
+		copy[r] = child_ns / pages;
+
+		t = now_ns();
+		touch(p, size, 3);
+		reuse[r] = (now_ns() - t) / pages;
+
+		if (madvise(p, size, MADV_PAGEOUT))
+			die("MADV_PAGEOUT");
+		t = now_ns();
+		for (size_t i = 0; i < size; i += ps)
+			sink += p[i];
+		swapin[r] = (now_ns() - t) / pages;
+		munmap(p, size);
+	}
+	printf("# bench fault_cow_copy_ns %llu\n",
+	       (unsigned long long)median(copy, REPS));
+	printf("# bench fault_reuse_ns %llu\n",
+	       (unsigned long long)median(reuse, REPS));
+	printf("# bench fault_swapin_ns %llu\n",
+	       (unsigned long long)median(swapin, REPS));
+}
+
+static int clear_refs_fd;
+
+static void clear_refs(const char *type)
+{
+	if (pwrite(clear_refs_fd, type, 1, 0) != 1)
+		die("clear_refs");
+}
+
+static char *region;
+static size_t region_size;
+static atomic_int stop;
+static uint64_t hist[NR_WRITERS][HIST_US + 1];
+
+/* Writes one byte per page, round and round, timing every write. */
+static void *writer(void *arg)
+{
+	long id = (long)arg;
+	size_t stride = region_size / NR_WRITERS;
+	char *base = region + id * stride;
+	size_t off = 0;
+
+	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+		uint64_t t = now_ns(), us;
+
+		base[off]++;
+		us = (now_ns() - t) / 1000;
+		hist[id][us < HIST_US ? us : HIST_US]++;
+		off += ps;
+		if (off >= stride)
+			off = 0;
+	}
+	return NULL;
+}
+
+static void *mmap_churn(void *arg)
+{
+	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+		void *p = mmap(NULL, ps, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (p != MAP_FAILED)
+			munmap(p, ps);
+	}
+	return NULL;
+}
+
+/* p99 and max of the writers' latencies, in us (max capped at 100 ms). */
+static void latency_under(const char *load, const char *type, int churn,
+			  int seconds)
+{
+	pthread_t th[NR_WRITERS], churner;
+	uint64_t total = 0, seen = 0, p99 = 0, max = 0, end;
+	long loops = 0;
+
+	memset(hist, 0, sizeof(hist));
+	atomic_store(&stop, 0);
+	for (long i = 0; i < NR_WRITERS; i++)
+		if (pthread_create(&th[i], NULL, writer, (void *)i))
+			die("pthread_create");
+	if (churn && pthread_create(&churner, NULL, mmap_churn, NULL))
+		die("pthread_create");
+	end = now_ns() + seconds * 1000000000ULL;
+	while (now_ns() < end) {
+		clear_refs(type);
+		loops++;
+	}
+	atomic_store(&stop, 1);
+	for (int i = 0; i < NR_WRITERS; i++)
+		pthread_join(th[i], NULL);
+	if (churn)
+		pthread_join(churner, NULL);
+
+	for (int b = 0; b <= HIST_US; b++)
+		for (int i = 0; i < NR_WRITERS; i++)
+			total += hist[i][b];
+	for (int b = 0; b <= HIST_US; b++) {
+		uint64_t n = 0;
+
+		for (int i = 0; i < NR_WRITERS; i++)
+			n += hist[i][b];
+		if (!n)
+			continue;
+		max = b;
+		if (!p99 && (seen + n) * 100 >= total * 99)
+			p99 = b ? b : 1;
+		seen += n;
+	}
+	printf("# bench writer_p99_us_%s %llu\n", load, (unsigned long long)p99);
+	printf("# bench writer_max_us_%s %llu\n", load, (unsigned long long)max);
+	printf("# info %s: %ld clear_refs, %llu writes\n", load, loops,
+	       (unsigned long long)total);
+}
+
+static void bench_clear_refs(size_t mib, int seconds)
+{
+	uint64_t ms[REPS];
+
+	clear_refs_fd = open("/proc/self/clear_refs", O_WRONLY);
+	if (clear_refs_fd < 0)
+		die("/proc/self/clear_refs");
+	region_size = mib * MIB;
+	region = map_anon(region_size);
+	touch(region, region_size, 1);
+
+	for (int r = 0; r < REPS; r++) {
+		uint64_t t;
+
+		touch(region, region_size, 2);	/* writable and dirty again */
+		t = now_ns();
+		clear_refs("4");
+		ms[r] = (now_ns() - t) * 1024 / mib / 1000000;
+	}
+	printf("# bench clear_refs_sd_ms_per_gib %llu\n",
+	       (unsigned long long)median(ms, REPS));
+
+	latency_under("sd", "4", 0, seconds);
+	latency_under("ref", "1", 0, seconds);
+	latency_under("sd_mmap", "4", 1, seconds);
+	munmap(region, region_size);
+	close(clear_refs_fd);
+}
+
+int main(int argc, char **argv)
+{
+	size_t mib = argc > 1 ? strtoul(argv[1], NULL, 0) : 512;
+	int seconds = argc > 2 ? atoi(argv[2]) : 5;
+
+	ps = getpagesize();
+	if (mib < 64 || seconds < 1) {
+		printf("# usage: %s [<MiB, >= 64> [<seconds per load, >= 1>]]\n",
+		       argv[0]);
+		return 2;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	bench_fault_paths();
+	bench_clear_refs(mib, seconds);
+	return 0;
+}
