@@ -19,6 +19,13 @@
  * Each case ends in exactly one result line. The "resident" cases run the
  * same steps without the swapout: they must pass on every kernel and show
  * that the reference really sees the process's writes and vice versa.
+ *
+ * Memory contexts: base pages, a PMD-mapped THP and a PTE-mapped THP; in
+ * a THP the NR_PAGES pages tested are spread over the whole huge page.
+ * 6.1 reclaim never swaps out a THP that has references beyond its
+ * mappings (can_split_folio() refuses to split it, and a THP is only
+ * swapped whole or split): the cases that hold a reference across a
+ * swapout report that as a SKIP in the THP contexts.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -88,7 +95,8 @@ static bool swap_active(void)
 FIXTURE(swap_exclusive)
 {
 	size_t pagesize;
-	size_t size;
+	size_t size;		/* the whole mapping under test */
+	size_t stride;		/* distance between tested pages */
 	char *mem;
 	int pipefd[2];
 	int pagemap_fd;
@@ -98,34 +106,126 @@ FIXTURE(swap_exclusive)
 /* Memory contexts the cases run across. */
 FIXTURE_VARIANT(swap_exclusive)
 {
-	bool hugepage_off;
+	bool thp;		/* one PMD-sized THP instead of base pages */
+	bool pte_mapped;	/* ... mapped by PTEs */
 };
 
 FIXTURE_VARIANT_ADD(swap_exclusive, base_pages)
 {
-	.hugepage_off = true,
+	.thp = false,
 };
+
+FIXTURE_VARIANT_ADD(swap_exclusive, thp_pmd)
+{
+	.thp = true,
+	.pte_mapped = false,
+};
+
+FIXTURE_VARIANT_ADD(swap_exclusive, thp_pte)
+{
+	.thp = true,
+	.pte_mapped = true,
+};
+
+/* The i-th tested page. */
+static char *page(FIXTURE_DATA(swap_exclusive) *self, size_t i)
+{
+	return self->mem + i * self->stride;
+}
+
+static size_t thp_size(void)
+{
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size",
+			"r");
+	unsigned long size = 0;
+
+	if (f) {
+		if (fscanf(f, "%lu", &size) != 1)
+			size = 0;
+		fclose(f);
+	}
+	return size;
+}
+
+/* KPF_THP of the page mapped at addr (root can read PFNs and kpageflags). */
+static bool is_thp(int pagemap_fd, void *addr, size_t ps)
+{
+	uint64_t ent = pagemap_entry(pagemap_fd, addr, ps), flags = 0;
+	uint64_t pfn = ent & ((1ULL << 55) - 1);
+	int fd;
+
+	if (!(ent & PM_PRESENT) || !pfn)
+		return false;
+	fd = open("/proc/kpageflags", O_RDONLY);
+	if (fd < 0)
+		return false;
+	if (pread(fd, &flags, sizeof(flags), pfn * sizeof(flags)) !=
+	    sizeof(flags))
+		flags = 0;
+	close(fd);
+	return flags & (1ULL << 22);	/* KPF_THP */
+}
 
 FIXTURE_SETUP(swap_exclusive)
 {
-	size_t i;
+	size_t i, thp = thp_size();
 
 	self->pagesize = getpagesize();
-	self->size = NR_PAGES * self->pagesize;
 	self->pipefd[0] = self->pipefd[1] = -1;
-	self->mem = mmap(NULL, self->size, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(self->mem, MAP_FAILED);
-	if (variant->hugepage_off)
-		madvise(self->mem, self->size, MADV_NOHUGEPAGE);
-
-	/* First touch by a write: every page is anonymous and exclusive. */
-	for (i = 0; i < NR_PAGES; i++)
-		memset(self->mem + i * self->pagesize, 0xa0 + i,
-		       self->pagesize);
-
+	self->hooks_fd = -1;
+	self->mem = MAP_FAILED;
 	self->pagemap_fd = open("/proc/self/pagemap", O_RDONLY);
 	ASSERT_GE(self->pagemap_fd, 0);
+
+	if (!variant->thp) {
+		self->size = NR_PAGES * self->pagesize;
+		self->stride = self->pagesize;
+		self->mem = mmap(NULL, self->size, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		ASSERT_NE(self->mem, MAP_FAILED);
+		madvise(self->mem, self->size, MADV_NOHUGEPAGE);
+	} else {
+		char *raw;
+
+		if (!thp)
+			SKIP(return, "no THP support (no hpage_pmd_size)");
+		if (thp / self->pagesize > COWGUARD_MAX_PAGES)
+			SKIP(return, "THP of %zu pages: more than cowguard.ko holds",
+			     thp / self->pagesize);
+		self->size = thp;
+		self->stride = thp / NR_PAGES;
+		/* Map twice the size and keep the aligned half. */
+		raw = mmap(NULL, 2 * thp, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		ASSERT_NE(raw, MAP_FAILED);
+		self->mem = (char *)(((uintptr_t)raw + thp - 1) & ~(thp - 1));
+		if (self->mem > raw)
+			munmap(raw, self->mem - raw);
+		munmap(self->mem + thp, raw + thp - self->mem);
+		ASSERT_EQ(0, madvise(self->mem, self->size, MADV_HUGEPAGE))
+			TH_LOG("MADV_HUGEPAGE: %s", strerror(errno));
+	}
+
+	/* First touch by a write: every page is anonymous and exclusive. */
+	memset(self->mem, 0x5f, self->size);
+	for (i = 0; i < NR_PAGES; i++)
+		memset(page(self, i), 0xa0 + i, self->pagesize);
+
+	if (variant->thp) {
+		if (!is_thp(self->pagemap_fd, self->mem, self->pagesize))
+			SKIP(return, "no THP populated (allocation failed or THP disabled)");
+		if (variant->pte_mapped) {
+			/* A protection change on one page splits the PMD. */
+			ASSERT_EQ(0, mprotect(self->mem + self->pagesize,
+					      self->pagesize, PROT_READ));
+			ASSERT_EQ(0, mprotect(self->mem + self->pagesize,
+					      self->pagesize,
+					      PROT_READ | PROT_WRITE));
+			if (!is_thp(self->pagemap_fd, self->mem, self->pagesize))
+				SKIP(return, "THP split instead of PTE-mapped");
+		}
+	}
+
 	ASSERT_EQ(pipe(self->pipefd), 0);
 	self->hooks_fd = open(COWGUARD_HOOKS_PATH, O_RDWR);
 }
@@ -140,7 +240,8 @@ FIXTURE_TEARDOWN(swap_exclusive)
 		close(self->pagemap_fd);
 	if (self->hooks_fd >= 0)
 		close(self->hooks_fd);
-	munmap(self->mem, self->size);
+	if (self->mem != MAP_FAILED)
+		munmap(self->mem, self->size);
 }
 
 /*
@@ -157,15 +258,30 @@ static bool page_out(struct __test_metadata *_metadata,
 	if (madvise(self->mem, self->size, MADV_PAGEOUT))
 		SKIP(return false, "MADV_PAGEOUT: %s", strerror(errno));
 	for (i = 0; i < NR_PAGES; i++) {
-		uint64_t ent = pagemap_entry(self->pagemap_fd,
-					     self->mem + i * ps, ps);
+		uint64_t ent = pagemap_entry(self->pagemap_fd, page(self, i), ps);
 
 		if (!(ent & PM_SWAP) || (ent & PM_PRESENT))
 			SKIP(return false,
-			     "page %zu not swapped out by MADV_PAGEOUT (pagemap %#llx)",
-			     i, (unsigned long long)ent);
+			     "page %zu not swapped out by MADV_PAGEOUT (pagemap %#llx)%s",
+			     i, (unsigned long long)ent,
+			     self->stride != ps ?
+			     ": 6.1 reclaim swaps a THP out only when it has no references beyond its mappings" :
+			     "");
 	}
 	return true;
+}
+
+/* One R/O FOLL_GET reference per tested page, held by the pipe. */
+static ssize_t splice_pages(FIXTURE_DATA(swap_exclusive) *self)
+{
+	struct iovec iov[NR_PAGES];
+	size_t i;
+
+	for (i = 0; i < NR_PAGES; i++) {
+		iov[i].iov_base = page(self, i);
+		iov[i].iov_len = self->pagesize;
+	}
+	return vmsplice(self->pipefd[1], iov, NR_PAGES, 0);
 }
 
 /*
@@ -177,13 +293,12 @@ static int vmsplice_write_and_compare(struct __test_metadata *_metadata,
 				      FIXTURE_DATA(swap_exclusive) *self,
 				      bool pageout)
 {
-	struct iovec iov = { .iov_base = self->mem, .iov_len = self->size };
-	size_t ps = self->pagesize;
+	size_t ps = self->pagesize, len = NR_PAGES * ps;
 	int replaced = 0;
 	char *buf;
 	size_t i;
 
-	ASSERT_EQ(vmsplice(self->pipefd[1], &iov, 1, 0), (ssize_t)self->size)
+	ASSERT_EQ(splice_pages(self), (ssize_t)len)
 		TH_LOG("vmsplice: %s", strerror(errno));
 
 	if (pageout && !page_out(_metadata, self))
@@ -191,13 +306,13 @@ static int vmsplice_write_and_compare(struct __test_metadata *_metadata,
 
 	/* Write fault on each page: swap-in, then reuse or copy. */
 	for (i = 0; i < NR_PAGES; i++)
-		memset(self->mem + i * ps, 0xb0 + i, ps);
+		memset(page(self, i), 0xb0 + i, ps);
 
-	buf = malloc(self->size);
+	buf = malloc(len);
 	ASSERT_NE(buf, NULL);
-	ASSERT_EQ(read(self->pipefd[0], buf, self->size), (ssize_t)self->size);
+	ASSERT_EQ(read(self->pipefd[0], buf, len), (ssize_t)len);
 	for (i = 0; i < NR_PAGES; i++) {
-		if (!memcmp(buf + i * ps, self->mem + i * ps, ps))
+		if (!memcmp(buf + i * ps, page(self, i), ps))
 			continue;
 		replaced++;
 		TH_LOG("page %zu: pipe reads %#x, process wrote %#x",
@@ -234,36 +349,34 @@ TEST_F(swap_exclusive, vmsplice_ro_swapout)
  */
 TEST_F(swap_exclusive, vmsplice_ro_swapoff)
 {
-	struct iovec iov = { .iov_base = self->mem, .iov_len = self->size };
-	size_t ps = self->pagesize, i;
+	size_t ps = self->pagesize, len = NR_PAGES * ps, i;
 	int replaced = 0, ret;
 	char dev[200], *buf;
 
 	if (!swap_device(dev, sizeof(dev)))
 		SKIP(return, "no active swap area");
-	ASSERT_EQ(vmsplice(self->pipefd[1], &iov, 1, 0), (ssize_t)self->size);
+	ASSERT_EQ(splice_pages(self), (ssize_t)len);
 	if (!page_out(_metadata, self))
 		return;
 	ret = swapoff(dev);
 	ASSERT_EQ(0, ret) TH_LOG("swapoff %s: %s", dev, strerror(errno));
 	for (i = 0; i < NR_PAGES; i++) {
-		uint64_t ent = pagemap_entry(self->pagemap_fd,
-					     self->mem + i * ps, ps);
+		uint64_t ent = pagemap_entry(self->pagemap_fd, page(self, i), ps);
 
 		EXPECT_TRUE(!!(ent & PM_PRESENT))
 			TH_LOG("page %zu not mapped back by swapoff (pagemap %#llx)",
 			       i, (unsigned long long)ent);
 	}
 	for (i = 0; i < NR_PAGES; i++)
-		memset(self->mem + i * ps, 0xb0 + i, ps);
+		memset(page(self, i), 0xb0 + i, ps);
 	/* Swap back on before anything can fail: later tests need it. */
 	ASSERT_EQ(0, swapon(dev, 0)) TH_LOG("swapon %s: %s", dev, strerror(errno));
 
-	buf = malloc(self->size);
+	buf = malloc(len);
 	ASSERT_NE(buf, NULL);
-	ASSERT_EQ(read(self->pipefd[0], buf, self->size), (ssize_t)self->size);
+	ASSERT_EQ(read(self->pipefd[0], buf, len), (ssize_t)len);
 	for (i = 0; i < NR_PAGES; i++) {
-		if (!memcmp(buf + i * ps, self->mem + i * ps, ps))
+		if (!memcmp(buf + i * ps, page(self, i), ps))
 			continue;
 		replaced++;
 		TH_LOG("page %zu: pipe reads %#x, process wrote %#x",
@@ -275,14 +388,15 @@ TEST_F(swap_exclusive, vmsplice_ro_swapoff)
 		       replaced, NR_PAGES);
 }
 
-/* Pages of mem (NR_PAGES of ps bytes) whose first byte is not base + i. */
-static int count_unexpected(const char *mem, size_t ps, unsigned char base)
+/* Tested pages whose first byte is not base + i. */
+static int count_unexpected(FIXTURE_DATA(swap_exclusive) *self,
+			    unsigned char base)
 {
 	int bad = 0;
 	size_t i;
 
 	for (i = 0; i < NR_PAGES; i++)
-		if ((unsigned char)mem[i * ps] != (unsigned char)(base + i))
+		if ((unsigned char)*page(self, i) != (unsigned char)(base + i))
 			bad++;
 	return bad;
 }
@@ -311,18 +425,18 @@ TEST_F(swap_exclusive, fork_after_swapout)
 		 * reach it.
 		 */
 		for (i = 0; i < NR_PAGES; i++)
-			memset(self->mem + i * ps, 0xd0 + i, ps);
+			memset(page(self, i), 0xd0 + i, ps);
 		if (write(to_parent[1], &c, 1) != 1 ||
 		    read(to_child[0], &c, 1) != 1)
 			_exit(100);
-		_exit(count_unexpected(self->mem, ps, 0xd0));
+		_exit(count_unexpected(self, 0xd0));
 	}
 	ASSERT_EQ(1, read(to_parent[0], &c, 1));
 	/* After fork the parent's swap PTEs must not claim exclusivity. */
 	if (self->hooks_fd >= 0) {
 		for (i = 0; i < NR_PAGES; i++) {
 			struct cowguard_query q = {
-				.addr = (uintptr_t)(self->mem + i * ps),
+				.addr = (uintptr_t)page(self, i),
 			};
 
 			ASSERT_EQ(0, ioctl(self->hooks_fd, COWGUARD_IOC_QUERY, &q));
@@ -330,19 +444,38 @@ TEST_F(swap_exclusive, fork_after_swapout)
 				TH_LOG("page %zu: swap PTE still exclusive after fork", i);
 		}
 	}
-	leaked = count_unexpected(self->mem, ps, 0xa0);
+	leaked = count_unexpected(self, 0xa0);
 	EXPECT_EQ(0, leaked)
 		TH_LOG("%d of %d pages show the child's writes in the parent",
 		       leaked, NR_PAGES);
 	for (i = 0; i < NR_PAGES; i++)
-		memset(self->mem + i * ps, 0xe0 + i, ps);
+		memset(page(self, i), 0xe0 + i, ps);
 	ASSERT_EQ(1, write(to_child[1], &c, 1));
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	ASSERT_TRUE(WIFEXITED(status));
 	EXPECT_EQ(0, WEXITSTATUS(status))
 		TH_LOG("%d of %d pages show the parent's writes in the child",
 		       WEXITSTATUS(status), NR_PAGES);
-	EXPECT_EQ(0, count_unexpected(self->mem, ps, 0xe0));
+	EXPECT_EQ(0, count_unexpected(self, 0xe0));
+}
+
+/* READ or WRITE every tested page through the held references. */
+static int io_pages(FIXTURE_DATA(swap_exclusive) *self, unsigned long cmd,
+		    char *buf)
+{
+	size_t i;
+
+	for (i = 0; i < NR_PAGES; i++) {
+		struct cowguard_io io = {
+			.offset = i * self->stride,
+			.len = self->pagesize,
+			.buf = (uintptr_t)(buf + i * self->pagesize),
+		};
+
+		if (ioctl(self->hooks_fd, cmd, &io))
+			return -1;
+	}
+	return 0;
 }
 
 /*
@@ -359,7 +492,6 @@ static int foll_get_rw_write_and_compare(struct __test_metadata *_metadata,
 		.addr = (uintptr_t)self->mem, .size = self->size,
 		.flags = COWGUARD_WRITE,
 	};
-	struct cowguard_io io = { .len = self->size };
 	size_t ps = self->pagesize, i;
 	int replaced = 0;
 	char *buf;
@@ -373,15 +505,14 @@ static int foll_get_rw_write_and_compare(struct __test_metadata *_metadata,
 		return -1;
 
 	for (i = 0; i < NR_PAGES; i++)
-		memset(self->mem + i * ps, 0xb0 + i, ps);
+		memset(page(self, i), 0xb0 + i, ps);
 
-	buf = malloc(self->size);
+	buf = malloc(NR_PAGES * ps);
 	ASSERT_NE(buf, NULL);
-	io.buf = (uintptr_t)buf;
 	/* The reference sees the process's write ... */
-	ASSERT_EQ(0, ioctl(self->hooks_fd, COWGUARD_IOC_READ, &io));
+	ASSERT_EQ(0, io_pages(self, COWGUARD_IOC_READ, buf));
 	for (i = 0; i < NR_PAGES; i++) {
-		if (!memcmp(buf + i * ps, self->mem + i * ps, ps))
+		if (!memcmp(buf + i * ps, page(self, i), ps))
 			continue;
 		replaced++;
 		TH_LOG("page %zu: reference reads %#x, process wrote %#x",
@@ -392,12 +523,12 @@ static int foll_get_rw_write_and_compare(struct __test_metadata *_metadata,
 	 */
 	for (i = 0; i < NR_PAGES; i++)
 		memset(buf + i * ps, 0xc0 + i, ps);
-	ASSERT_EQ(0, ioctl(self->hooks_fd, COWGUARD_IOC_WRITE, &io));
+	ASSERT_EQ(0, io_pages(self, COWGUARD_IOC_WRITE, buf));
 	for (i = 0; i < NR_PAGES; i++) {
-		if (!memcmp(buf + i * ps, self->mem + i * ps, ps))
+		if (!memcmp(buf + i * ps, page(self, i), ps))
 			continue;
 		TH_LOG("page %zu: process reads %#x after the reference wrote %#x",
-		       i, (unsigned char)self->mem[i * ps],
+		       i, (unsigned char)*page(self, i),
 		       0xc0 + (unsigned int)i);
 		replaced++;
 	}
@@ -433,7 +564,7 @@ TEST_F(swap_exclusive, foll_get_rw_swapout)
  */
 TEST_F(swap_exclusive, swap_pte_marker)
 {
-	size_t ps = self->pagesize, i;
+	size_t i;
 	int missing = 0;
 
 	if (self->hooks_fd < 0)
@@ -442,7 +573,7 @@ TEST_F(swap_exclusive, swap_pte_marker)
 		return;
 	for (i = 0; i < NR_PAGES; i++) {
 		struct cowguard_query q = {
-			.addr = (uintptr_t)(self->mem + i * ps),
+			.addr = (uintptr_t)page(self, i),
 		};
 
 		ASSERT_EQ(0, ioctl(self->hooks_fd, COWGUARD_IOC_QUERY, &q));
