@@ -8,7 +8,7 @@
 #                apply patches/series, build, boot under QEMU, run the
 #                selftests; the last line is "ARCH: N passed, N failed, N skipped"
 #   make check   what CI runs: lint, tool tests and the QEMU runs in
-#                scripts/check
+#                scripts/check; CHECK_ONLY=<text> re-runs matching steps
 #   make mutants [ARCH=x86_64] boot each deliberately broken kernel of
 #                patches/mutants/ and check the selftests catch it
 #   make bench   [ARCH=x86_64] boot PATCHES=none, counters and all with
@@ -22,7 +22,7 @@
 
 ARCH ?= x86_64
 PATCHES ?= all
-export ARCH PATCHES KERNEL_SRC BUILD_DIR JOBS QEMU_TIMEOUT
+export ARCH PATCHES KERNEL_SRC BUILD_DIR JOBS QEMU_TIMEOUT CHECK_ONLY
 
 qemu:
 	@scripts/cowguard qemu
