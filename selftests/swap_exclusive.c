@@ -294,6 +294,30 @@ static ssize_t splice_pages(FIXTURE_DATA(swap_exclusive) *self)
 }
 
 /*
+ * Read back what the pipe holds for each tested page, after the process
+ * wrote 0xb0 + i to page i: the pages whose pipe copy differs.
+ */
+static int pipe_mismatches(struct __test_metadata *_metadata,
+			   FIXTURE_DATA(swap_exclusive) *self)
+{
+	size_t ps = self->pagesize, len = NR_PAGES * ps, i;
+	char *buf = malloc(len);
+	int replaced = 0;
+
+	ASSERT_NE(buf, NULL);
+	ASSERT_EQ(read(self->pipefd[0], buf, len), (ssize_t)len);
+	for (i = 0; i < NR_PAGES; i++) {
+		if (!memcmp(buf + i * ps, page(self, i), ps))
+			continue;
+		replaced++;
+		TH_LOG("page %zu: pipe reads %#x, process wrote %#x",
+		       i, (unsigned char)buf[i * ps], 0xb0 + (unsigned int)i);
+	}
+	free(buf);
+	return replaced;
+}
+
+/*
  * Take R/O FOLL_GET references with vmsplice(), optionally push the pages
  * out, write new contents and count the pages whose pipe copy did not
  * follow the write.
@@ -303,8 +327,6 @@ static int vmsplice_write_and_compare(struct __test_metadata *_metadata,
 				      bool pageout)
 {
 	size_t ps = self->pagesize, len = NR_PAGES * ps;
-	int replaced = 0;
-	char *buf;
 	size_t i;
 
 	ASSERT_EQ(splice_pages(self), (ssize_t)len)
@@ -317,18 +339,7 @@ static int vmsplice_write_and_compare(struct __test_metadata *_metadata,
 	for (i = 0; i < NR_PAGES; i++)
 		memset(page(self, i), 0xb0 + i, ps);
 
-	buf = malloc(len);
-	ASSERT_NE(buf, NULL);
-	ASSERT_EQ(read(self->pipefd[0], buf, len), (ssize_t)len);
-	for (i = 0; i < NR_PAGES; i++) {
-		if (!memcmp(buf + i * ps, page(self, i), ps))
-			continue;
-		replaced++;
-		TH_LOG("page %zu: pipe reads %#x, process wrote %#x",
-		       i, (unsigned char)buf[i * ps], 0xb0 + (unsigned int)i);
-	}
-	free(buf);
-	return replaced;
+	return pipe_mismatches(_metadata, self);
 }
 
 TEST_F(swap_exclusive, vmsplice_ro_resident)
@@ -365,8 +376,8 @@ TEST_F(swap_exclusive, vmsplice_ro_swapout)
 TEST_F(swap_exclusive, vmsplice_ro_swapoff)
 {
 	size_t ps = self->pagesize, len = NR_PAGES * ps, i;
-	int replaced = 0, ret;
-	char dev[200], *buf;
+	int replaced, ret;
+	char dev[200];
 
 	if (setup_skipped(_metadata))
 		return;
@@ -389,17 +400,7 @@ TEST_F(swap_exclusive, vmsplice_ro_swapoff)
 	/* Swap back on before anything can fail: later tests need it. */
 	ASSERT_EQ(0, swapon(dev, 0)) TH_LOG("swapon %s: %s", dev, strerror(errno));
 
-	buf = malloc(len);
-	ASSERT_NE(buf, NULL);
-	ASSERT_EQ(read(self->pipefd[0], buf, len), (ssize_t)len);
-	for (i = 0; i < NR_PAGES; i++) {
-		if (!memcmp(buf + i * ps, page(self, i), ps))
-			continue;
-		replaced++;
-		TH_LOG("page %zu: pipe reads %#x, process wrote %#x",
-		       i, (unsigned char)buf[i * ps], 0xb0 + (unsigned int)i);
-	}
-	free(buf);
+	replaced = pipe_mismatches(_metadata, self);
 	ASSERT_EQ(0, replaced)
 		TH_LOG("%d of %d pages copied on the first write after swapoff: unuse_pte() did not restore PG_anon_exclusive",
 		       replaced, NR_PAGES);
