@@ -57,6 +57,8 @@ static const struct {
 	{ "clear_refs_soft_dirty_walk",	CLEAR_REFS_SOFT_DIRTY_WALK },
 	{ "clear_refs_pte_wrprotect",	CLEAR_REFS_PTE_WRPROTECT },
 	{ "clear_refs_pmd_wrprotect",	CLEAR_REFS_PMD_WRPROTECT },
+	{ "clear_refs_swp_wrprotect",	CLEAR_REFS_SWP_WRPROTECT },
+	{ "clear_refs_keep_referenced", CLEAR_REFS_KEEP_REFERENCED },
 	{ "clear_refs_wlock_usec",	CLEAR_REFS_WLOCK_USEC },
 	{ "clear_refs_rlock_usec",	CLEAR_REFS_RLOCK_USEC },
 };

@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -41,7 +42,7 @@
 
 #define MIB		(1UL << 20)
 #define REPS		5
-#define NR_WRITERS	2
+#define MAX_WRITERS	8
 /* Latency histogram: 1 us buckets up to 100 ms, then one overflow bucket. */
 #define HIST_US		100000
 
@@ -157,7 +158,24 @@ static void clear_refs(const char *type)
 static char *region;
 static size_t region_size;
 static atomic_int stop;
-static uint64_t hist[NR_WRITERS][HIST_US + 1];
+static uint64_t hist[MAX_WRITERS][HIST_US + 1];
+/*
+ * One writer per CPU but the first, each on its own CPU; clear_refs and
+ * the mmap churner share the first. A writer that shared a CPU with the
+ * clear_refs loop would measure the scheduler (a walk is not preempted
+ * on these kernels), not mmap_lock.
+ */
+static int nr_writers, nr_cpus;
+
+static void run_on_cpu(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set))
+		die("sched_setaffinity");
+}
 
 static long minor_faults(void)
 {
@@ -174,10 +192,13 @@ static long minor_faults(void)
  */
 static void *writer(void *arg)
 {
-	long id = (long)arg, faults = minor_faults();
-	size_t stride = region_size / NR_WRITERS;
+	long id = (long)arg, faults;
+	size_t stride = region_size / nr_writers;
 	char *base = region + id * stride;
 	size_t off = 0;
+
+	run_on_cpu((id + 1) % nr_cpus);
+	faults = minor_faults();
 
 	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
 		uint64_t t = now_ns(), us;
@@ -213,13 +234,13 @@ static void *mmap_churn(void *arg)
 static void latency_under(const char *load, const char *type, int churn,
 			  int seconds)
 {
-	pthread_t th[NR_WRITERS], churner;
+	pthread_t th[MAX_WRITERS], churner;
 	uint64_t total = 0, seen = 0, p99 = 0, max = 0, end;
 	long loops = 0;
 
 	memset(hist, 0, sizeof(hist));
 	atomic_store(&stop, 0);
-	for (long i = 0; i < NR_WRITERS; i++)
+	for (long i = 0; i < nr_writers; i++)
 		if (pthread_create(&th[i], NULL, writer, (void *)i))
 			die("pthread_create");
 	if (churn && pthread_create(&churner, NULL, mmap_churn, NULL))
@@ -230,18 +251,18 @@ static void latency_under(const char *load, const char *type, int churn,
 		loops++;
 	}
 	atomic_store(&stop, 1);
-	for (int i = 0; i < NR_WRITERS; i++)
+	for (int i = 0; i < nr_writers; i++)
 		pthread_join(th[i], NULL);
 	if (churn)
 		pthread_join(churner, NULL);
 
 	for (int b = 0; b <= HIST_US; b++)
-		for (int i = 0; i < NR_WRITERS; i++)
+		for (int i = 0; i < nr_writers; i++)
 			total += hist[i][b];
 	for (int b = 0; b <= HIST_US; b++) {
 		uint64_t n = 0;
 
-		for (int i = 0; i < NR_WRITERS; i++)
+		for (int i = 0; i < nr_writers; i++)
 			n += hist[i][b];
 		if (!n)
 			continue;
@@ -290,13 +311,24 @@ int main(int argc, char **argv)
 	size_t mib = argc > 1 ? strtoul(argv[1], NULL, 0) : 512;
 	int seconds = argc > 2 ? atoi(argv[2]) : 5;
 
+	cpu_set_t online;
+
 	ps = getpagesize();
+	if (sched_getaffinity(0, sizeof(online), &online))
+		die("sched_getaffinity");
+	nr_cpus = CPU_COUNT(&online);
+	nr_writers = nr_cpus > 1 ? nr_cpus - 1 : 1;
+	if (nr_writers > MAX_WRITERS)
+		nr_writers = MAX_WRITERS;
 	if (mib < 64 || seconds < 1) {
 		printf("# usage: %s [<MiB, >= 64> [<seconds per load, >= 1>]]\n",
 		       argv[0]);
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	printf("# info %d CPUs, %d writer thread(s)%s\n", nr_cpus, nr_writers,
+	       nr_cpus > 1 ? "" : ": they share the CPU with clear_refs, latencies include scheduling");
+	run_on_cpu(0);
 	bench_fault_paths();
 	bench_clear_refs(mib, seconds);
 	return 0;

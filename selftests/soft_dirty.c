@@ -26,76 +26,9 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
-#include "kselftest_harness.h"
+#include "cowguard_test.h"
 
-
-/*
- * The 6.1 harness runs a test's body even when its fixture setup ended in
- * SKIP; the body must not run on a half set-up fixture.
- */
-static bool setup_skipped(struct __test_metadata *_metadata)
-{
-	return _metadata->skip;
-}
 #define NR_PAGES	4
-#define PM_SOFT_DIRTY	(1ULL << 55)
-
-static uint64_t pagemap_entry(void *addr)
-{
-	size_t ps = getpagesize();
-	uint64_t ent = 0;
-	int fd = open("/proc/self/pagemap", O_RDONLY);
-
-	if (fd < 0)
-		return 0;
-	if (pread(fd, &ent, sizeof(ent), (uintptr_t)addr / ps * sizeof(ent)) !=
-	    sizeof(ent))
-		ent = 0;
-	close(fd);
-	return ent;
-}
-
-static int clear_soft_dirty(void)
-{
-	int fd = open("/proc/self/clear_refs", O_WRONLY);
-	int ret = -1;
-
-	if (fd < 0)
-		return -1;
-	if (write(fd, "4", 1) == 1)
-		ret = 0;
-	close(fd);
-	return ret;
-}
-
-/*
- * Whether the kernel tracks soft-dirty: a VMA that has never been cleared
- * shows the "sd" flag in smaps only with CONFIG_MEM_SOFT_DIRTY.
- */
-static bool soft_dirty_supported(void *addr)
-{
-	char line[512];
-	bool in_vma = false, found = false;
-	uintptr_t a = (uintptr_t)addr;
-	FILE *f = fopen("/proc/self/smaps", "r");
-
-	if (!f)
-		return false;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long start, end;
-
-		if (sscanf(line, "%lx-%lx ", &start, &end) == 2) {
-			in_vma = a >= start && a < end;
-			continue;
-		}
-		if (in_vma && !strncmp(line, "VmFlags:", 8)) {
-			found = strstr(line, " sd") != NULL;
-			break;
-		}
-	}
-	fclose(f);
-	return found;
-}
 
 FIXTURE(soft_dirty)
 {
@@ -154,7 +87,7 @@ static int count_clean(FIXTURE_DATA(soft_dirty) *self)
 	size_t i;
 
 	for (i = 0; i < NR_PAGES; i++)
-		if (!(pagemap_entry(self->mem + i * self->ps) & PM_SOFT_DIRTY))
+		if (!(pagemap_at(self->mem + i * self->ps) & PM_SOFT_DIRTY))
 			clean++;
 	return clean;
 }

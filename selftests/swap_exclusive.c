@@ -41,23 +41,14 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 
-#include "kselftest_harness.h"
+#include "cowguard_test.h"
 #include "cowguard.h"
 
-/*
- * The 6.1 harness runs a test's body even when its fixture setup ended in
- * SKIP; the body must not run on a half set-up fixture.
- */
-static bool setup_skipped(struct __test_metadata *_metadata)
-{
-	return _metadata->skip;
-}
 
 #ifndef MADV_PAGEOUT
 #define MADV_PAGEOUT 21
 #endif
 
-#define PM_PRESENT	(1ULL << 63)
 #define PM_SWAP		(1ULL << 62)
 
 /* Few enough pages for one pipe: each page is one pipe buffer. */
@@ -613,6 +604,12 @@ TEST_F(swap_exclusive, swap_pte_marker)
 	ASSERT_EQ(0, missing)
 		TH_LOG("%d of %d swap PTEs of exclusive pages lack the exclusive marker",
 		       missing, NR_PAGES);
+}
+
+/* Before the harness forks the first test: see pin_to_one_cpu(). */
+static void __attribute__((constructor)) run_on_one_cpu(void)
+{
+	pin_to_one_cpu();
 }
 
 TEST_HARNESS_MAIN

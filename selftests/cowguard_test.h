@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers the cowguard selftests share: what a test needs to know about
+ * the harness and about soft-dirty. Not a uapi header: the module never
+ * sees it.
+ */
+#ifndef COWGUARD_TEST_H
+#define COWGUARD_TEST_H
+
+#include <fcntl.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+
+#define PM_SOFT_DIRTY	(1ULL << 55)
+#define PM_PRESENT	(1ULL << 63)
+
+/*
+ * The 6.1 harness runs a test's body even when its fixture setup ended in
+ * SKIP; the body must not run on a half set-up fixture.
+ */
+static inline bool setup_skipped(struct __test_metadata *_metadata)
+{
+	return _metadata->skip;
+}
+
+/*
+ * A freshly faulted page sits in the faulting CPU's LRU batch, holding a
+ * reference, until that CPU drains it: MADV_PAGEOUT cannot isolate it and
+ * its refcount is one too high. Tests that count references or push pages
+ * out run on one CPU, so that their own drains reach every batch.
+ */
+static inline void pin_to_one_cpu(void)
+{
+	cpu_set_t set;
+	int cpu = sched_getcpu();
+
+	if (cpu < 0)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set))
+		perror("sched_setaffinity");
+}
+
+/* Seconds since *t0, a CLOCK_MONOTONIC reading: the races' time bound. */
+static inline double seconds_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) + (t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* The pagemap entries of nr pages from addr; false if unreadable. */
+static inline bool pagemap_read(void *addr, size_t nr, uint64_t *ents)
+{
+	size_t ps = getpagesize(), len = nr * sizeof(*ents);
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	ssize_t got;
+
+	if (fd < 0)
+		return false;
+	got = pread(fd, ents, len, (uintptr_t)addr / ps * sizeof(*ents));
+	close(fd);
+	return got == (ssize_t)len;
+}
+
+static inline uint64_t pagemap_at(void *addr)
+{
+	uint64_t ent;
+
+	return pagemap_read(addr, 1, &ent) ? ent : 0;
+}
+
+/* echo 4 > /proc/self/clear_refs */
+static inline int clear_soft_dirty(void)
+{
+	int fd = open("/proc/self/clear_refs", O_WRONLY);
+	int ret = -1;
+
+	if (fd < 0)
+		return -1;
+	if (write(fd, "4", 1) == 1)
+		ret = 0;
+	close(fd);
+	return ret;
+}
+
+/*
+ * Whether the kernel tracks soft-dirty: a VMA that has never been cleared
+ * shows the "sd" flag in smaps only with CONFIG_MEM_SOFT_DIRTY.
+ */
+static inline bool soft_dirty_supported(void *addr)
+{
+	char line[512];
+	bool in_vma = false, found = false;
+	uintptr_t a = (uintptr_t)addr;
+	FILE *f = fopen("/proc/self/smaps", "r");
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long start, end;
+
+		if (sscanf(line, "%lx-%lx ", &start, &end) == 2) {
+			in_vma = a >= start && a < end;
+			continue;
+		}
+		if (in_vma && !strncmp(line, "VmFlags:", 8)) {
+			found = strstr(line, " sd") != NULL;
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+#endif /* COWGUARD_TEST_H */
