@@ -21,7 +21,12 @@
  *
  * The writable pages are the first of a larger mapping, so that each
  * clear_refs walk keeps its TLB flush pending for a while after it
- * write-protected them. Bounded: SECONDS per context.
+ * write-protected them. A write can only be lost when one CPU still has
+ * a writable TLB entry while another has none and faults. So the first
+ * writer has CPU 0 to itself and keeps its entries; everything else
+ * shares the other CPUs with a process that yields in a loop, whose
+ * switches of address space flush their TLBs. Bounded: SECONDS per
+ * context.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -32,7 +37,9 @@
 #include <linux/userfaultfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 
 #include "cowguard_test.h"
 #include "cowguard.h"
@@ -49,7 +56,8 @@ FIXTURE(lost_writes)
 {
 	size_t ps, size;
 	char *mem;
-	int nr_writers;
+	int nr_writers, nr_cpus;
+	pid_t switcher;		/* the yielding process, or 0 */
 	int hooks_fd, uffd;
 	enum stressor stressor;
 	pthread_t writers[MAX_WRITERS], stressors[3];
@@ -86,12 +94,27 @@ struct writer_arg {
 
 static struct writer_arg writer_args[MAX_WRITERS];
 
+/* Run the calling thread on CPUs [first, end). */
+static void run_on_cpus(int first, int end)
+{
+	cpu_set_t set;
+	int cpu;
+
+	CPU_ZERO(&set);
+	for (cpu = first; cpu < end; cpu++)
+		CPU_SET(cpu, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
 static void *writer_thread(void *arg)
 {
 	struct writer_arg *wa = arg;
 	FIXTURE_DATA(lost_writes) *self = wa->self;
 	unsigned long done = 0;
 	size_t page = 0;
+
+	if (self->nr_cpus > 1)
+		run_on_cpus(wa->id == 0 ? 0 : 1, wa->id == 0 ? 1 : self->nr_cpus);
 
 	while (!atomic_load_explicit(&self->stop, memory_order_relaxed)) {
 		volatile uint64_t *slot = (volatile uint64_t *)
@@ -228,7 +251,8 @@ FIXTURE_SETUP(lost_writes)
 	atomic_init(&self->stop, false);
 	atomic_init(&self->ops, 0);
 	ASSERT_EQ(0, sched_getaffinity(0, sizeof(online), &online));
-	self->nr_writers = CPU_COUNT(&online);
+	self->nr_cpus = CPU_COUNT(&online);
+	self->nr_writers = self->nr_cpus;
 	if (self->nr_writers < 2)
 		self->nr_writers = 2;
 	if (self->nr_writers > MAX_WRITERS)
@@ -239,6 +263,22 @@ FIXTURE_SETUP(lost_writes)
 	ASSERT_NE(MAP_FAILED, self->mem);
 	madvise(self->mem, self->size, MADV_NOHUGEPAGE);
 	memset(self->mem, 0, self->size);
+
+	self->switcher = 0;
+	if (self->nr_cpus > 1) {
+		/* The stressors inherit this: off the first writer's CPU. */
+		run_on_cpus(1, self->nr_cpus);
+		self->switcher = fork();
+		ASSERT_LE(0, self->switcher);
+		if (!self->switcher) {
+			/* Never outlive the test, whatever ends it. */
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			if (getppid() == 1)
+				_exit(0);
+			for (;;)
+				sched_yield();
+		}
+	}
 
 	switch (variant->stressor) {
 	case CLEAR_REFS_GUP:
@@ -274,6 +314,11 @@ static void stop_all(FIXTURE_DATA(lost_writes) *self)
 {
 	int i;
 
+	if (self->switcher > 0) {
+		kill(self->switcher, SIGKILL);
+		waitpid(self->switcher, NULL, 0);
+		self->switcher = 0;
+	}
 	if (atomic_exchange(&self->stop, true))
 		return;
 	for (i = 0; i < self->nr_writers; i++)

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # Tests of scripts/parse-console on recorded console logs: what counts as a
 # pass, a failure, a skip, and that a kernel splat or an unfinished guest
-# fails a run whose tests all passed.
+# fails a run whose tests all passed, and that a crash fails the case it
+# happened in.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 parse=$here/../parse-console
@@ -35,7 +36,7 @@ expect() {
 }
 
 echo "TAP version 13"
-echo "1..6"
+echo "1..7"
 expect console-pass.log 0 "test: 3 passed, 0 failed, 1 skipped" \
 	"PASS  swap_exclusive.base_pages.vmsplice_ro_swapout" \
 	"SKIP  swap_exclusive.thp.vmsplice_ro_swapout  (SKIP no THP)" \
@@ -48,15 +49,18 @@ expect console-unfinished.log 1 "test: 3 passed, 1 failed, 1 skipped" \
 	"FAIL  guest finished the tests"
 expect console-timeout.log 1 "test: 1 passed, 1 failed, 0 skipped" \
 	"FAIL  race  (TIMEOUT after 5s)"
+expect console-crash-in-case.log 1 "test: 1 passed, 3 failed, 0 skipped" \
+	"FAIL  swap_exclusive.base_pages.fork_after_swapout  (no result: the guest crashed or hung in this case)" \
+	"FAIL  guest finished the tests" "FAIL  kernel log free of splats"
 
 # results.tap keeps the guest's KTAP and drops kernel messages.
 if grep -q 'zram0: detected' "$tmp/console-pass.log.d/results.tap" ||
    ! grep -q '^KTAP version 1' "$tmp/console-pass.log.d/results.tap"; then
 	fail=$((fail + 1))
-	echo "not ok 6 results.tap holds the KTAP without kernel messages"
+	echo "not ok 7 results.tap holds the KTAP without kernel messages"
 else
 	pass=$((pass + 1))
-	echo "ok 6 results.tap holds the KTAP without kernel messages"
+	echo "ok 7 results.tap holds the KTAP without kernel messages"
 fi
 echo "parse-console: $pass passed, $fail failed"
 [ $fail -eq 0 ]
