@@ -41,7 +41,7 @@
 
 #define REGION_SIZE	(16UL << 20)
 #define THP_SIZE	(2UL << 20)
-#define ROUNDS		400
+#define ROUNDS		2000
 #define SECONDS		15
 
 #ifndef MPOL_MF_MOVE
