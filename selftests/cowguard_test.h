@@ -9,12 +9,16 @@
 
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 
 #include "kselftest_harness.h"
 
@@ -47,6 +51,62 @@ static inline void pin_to_one_cpu(void)
 	CPU_SET(cpu, &set);
 	if (sched_setaffinity(0, sizeof(set), &set))
 		perror("sched_setaffinity");
+}
+
+/*
+ * Threads without glibc's pthreads: the 32-bit guests' kernels have no
+ * CONFIG_COMPAT_32BIT_TIME, so the futex system call glibc's i386 and arm
+ * pthread_join() use does not exist there. A task made by clone(CLONE_VM)
+ * shares the address space, which is all the race tests need, and is
+ * joined with waitpid(). It shares the caller's TLS too (errno): its
+ * function must only make system calls, never use stdio or malloc.
+ */
+#define TEST_THREAD_STACK	(256UL << 10)
+
+struct test_thread {
+	pid_t pid;
+	void *stack;
+	int (*fn)(void *);
+	void *arg;
+};
+
+static inline int test_thread_main(void *data)
+{
+	struct test_thread *t = data;
+
+	/* Never outlive the test, whatever ends it. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	return t->fn(t->arg);
+}
+
+static inline int test_thread_start(struct test_thread *t, int (*fn)(void *),
+				    void *arg)
+{
+	t->fn = fn;
+	t->arg = arg;
+	t->stack = mmap(NULL, TEST_THREAD_STACK, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (t->stack == MAP_FAILED)
+		return -1;
+	t->pid = clone(test_thread_main, (char *)t->stack + TEST_THREAD_STACK,
+		       CLONE_VM | CLONE_FS | CLONE_FILES | SIGCHLD, t);
+	if (t->pid < 0) {
+		munmap(t->stack, TEST_THREAD_STACK);
+		return -1;
+	}
+	return 0;
+}
+
+/* Waits for the thread to return; its exit status, or -1. */
+static inline int test_thread_join(struct test_thread *t)
+{
+	int status;
+	pid_t got = waitpid(t->pid, &status, 0);
+
+	munmap(t->stack, TEST_THREAD_STACK);
+	if (got != t->pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
 }
 
 /* Seconds since *t0, a CLOCK_MONOTONIC reading: the races' time bound. */

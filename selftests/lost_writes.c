@@ -31,7 +31,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <linux/userfaultfd.h>
@@ -45,7 +44,7 @@
 #include "cowguard.h"
 
 #define NR_PAGES	64		/* the pages the writers write */
-#define PAD_SIZE	(32UL << 20)	/* behind them: a long walk */
+#define PAD_SIZE	(128UL << 20)	/* behind them: a long walk */
 #define MAX_WRITERS	8
 #define SLOT_STRIDE	64		/* one cache line per writer */
 #define SECONDS		5
@@ -60,8 +59,8 @@ FIXTURE(lost_writes)
 	pid_t switcher;		/* the yielding process, or 0 */
 	int hooks_fd, uffd;
 	enum stressor stressor;
-	pthread_t writers[MAX_WRITERS], stressors[3];
-	int nr_stressors;
+	struct test_thread writers[MAX_WRITERS], stressors[3];
+	int nr_stressors, started_writers;
 	unsigned long done[MAX_WRITERS];
 	atomic_bool stop;
 	atomic_ulong ops;
@@ -106,7 +105,7 @@ static void run_on_cpus(int first, int end)
 	sched_setaffinity(0, sizeof(set), &set);
 }
 
-static void *writer_thread(void *arg)
+static int writer_thread(void *arg)
 {
 	struct writer_arg *wa = arg;
 	FIXTURE_DATA(lost_writes) *self = wa->self;
@@ -126,20 +125,20 @@ static void *writer_thread(void *arg)
 			page = 0;
 	}
 	self->done[wa->id] = done;
-	return NULL;
+	return 0;
 }
 
-static void *clear_refs_thread(void *arg)
+static int clear_refs_thread(void *arg)
 {
 	FIXTURE_DATA(lost_writes) *self = arg;
 
 	while (!atomic_load(&self->stop))
 		if (!clear_soft_dirty())
 			atomic_fetch_add(&self->ops, 1);
-	return NULL;
+	return 0;
 }
 
-static void *refs_thread(void *arg)
+static int refs_thread(void *arg)
 {
 	FIXTURE_DATA(lost_writes) *self = arg;
 	struct cowguard_range r = {
@@ -148,19 +147,26 @@ static void *refs_thread(void *arg)
 	};
 
 	while (!atomic_load(&self->stop)) {
+		/*
+		 * Hold the references across a yield: the writer that shares
+		 * this CPU runs, and faults, while they are held.
+		 */
 		if (self->stressor == CLEAR_REFS_GUP) {
 			if (ioctl(self->hooks_fd, COWGUARD_IOC_GET, &r))
 				continue;
 			atomic_fetch_add(&self->ops, 1);
+			sched_yield();
 			ioctl(self->hooks_fd, COWGUARD_IOC_PUT);
 		} else {
 			if (mlock(self->mem, NR_PAGES * self->ps))
 				continue;
 			atomic_fetch_add(&self->ops, 1);
+			sched_yield();
 			munlock(self->mem, NR_PAGES * self->ps);
 		}
+		sched_yield();
 	}
-	return NULL;
+	return 0;
 }
 
 static int writeprotect(int uffd, void *addr, size_t len, bool wp)
@@ -173,7 +179,7 @@ static int writeprotect(int uffd, void *addr, size_t len, bool wp)
 	return ioctl(uffd, UFFDIO_WRITEPROTECT, &w);
 }
 
-static void *uffd_wp_thread(void *arg)
+static int uffd_wp_thread(void *arg)
 {
 	FIXTURE_DATA(lost_writes) *self = arg;
 
@@ -182,11 +188,11 @@ static void *uffd_wp_thread(void *arg)
 			atomic_fetch_add(&self->ops, 1);
 		writeprotect(self->uffd, self->mem, self->size, false);
 	}
-	return NULL;
+	return 0;
 }
 
 /* Un-protects (and wakes) every page a writer faulted on. */
-static void *uffd_handler_thread(void *arg)
+static int uffd_handler_thread(void *arg)
 {
 	FIXTURE_DATA(lost_writes) *self = arg;
 	struct pollfd pfd = { .fd = self->uffd, .events = POLLIN };
@@ -208,7 +214,7 @@ static void *uffd_handler_thread(void *arg)
 						 ~(uint64_t)(self->ps - 1)),
 			     self->ps, false);
 	}
-	return NULL;
+	return 0;
 }
 
 static int setup_uffd(FIXTURE_DATA(lost_writes) *self, char *why, size_t len)
@@ -236,6 +242,15 @@ static int setup_uffd(FIXTURE_DATA(lost_writes) *self, char *why, size_t len)
 	return 0;
 }
 
+static int start_stressor(FIXTURE_DATA(lost_writes) *self,
+			  int (*fn)(void *))
+{
+	if (test_thread_start(&self->stressors[self->nr_stressors], fn, self))
+		return -1;
+	self->nr_stressors++;
+	return 0;
+}
+
 FIXTURE_SETUP(lost_writes)
 {
 	cpu_set_t online;
@@ -248,6 +263,7 @@ FIXTURE_SETUP(lost_writes)
 	self->hooks_fd = -1;
 	self->uffd = -1;
 	self->nr_stressors = 0;
+	self->started_writers = 0;
 	atomic_init(&self->stop, false);
 	atomic_init(&self->ops, 0);
 	ASSERT_EQ(0, sched_getaffinity(0, sizeof(online), &online));
@@ -288,25 +304,22 @@ FIXTURE_SETUP(lost_writes)
 			     COWGUARD_HOOKS_PATH, strerror(errno));
 		/* fall through */
 	case CLEAR_REFS_MLOCK:
-		ASSERT_EQ(0, pthread_create(&self->stressors[self->nr_stressors++],
-					    NULL, clear_refs_thread, self));
-		ASSERT_EQ(0, pthread_create(&self->stressors[self->nr_stressors++],
-					    NULL, refs_thread, self));
+		ASSERT_EQ(0, start_stressor(self, clear_refs_thread));
+		ASSERT_EQ(0, start_stressor(self, refs_thread));
 		break;
 	case UFFD_WP:
 		if (setup_uffd(self, why, sizeof(why)))
 			SKIP(return, "%s", why);
-		ASSERT_EQ(0, pthread_create(&self->stressors[self->nr_stressors++],
-					    NULL, uffd_handler_thread, self));
-		ASSERT_EQ(0, pthread_create(&self->stressors[self->nr_stressors++],
-					    NULL, uffd_wp_thread, self));
+		ASSERT_EQ(0, start_stressor(self, uffd_handler_thread));
+		ASSERT_EQ(0, start_stressor(self, uffd_wp_thread));
 		break;
 	}
 	for (i = 0; i < (size_t)self->nr_writers; i++) {
 		writer_args[i].self = self;
 		writer_args[i].id = i;
-		ASSERT_EQ(0, pthread_create(&self->writers[i], NULL,
-					    writer_thread, &writer_args[i]));
+		ASSERT_EQ(0, test_thread_start(&self->writers[i], writer_thread,
+					       &writer_args[i]));
+		self->started_writers++;
 	}
 }
 
@@ -321,10 +334,10 @@ static void stop_all(FIXTURE_DATA(lost_writes) *self)
 	}
 	if (atomic_exchange(&self->stop, true))
 		return;
-	for (i = 0; i < self->nr_writers; i++)
-		pthread_join(self->writers[i], NULL);
+	for (i = 0; i < self->started_writers; i++)
+		test_thread_join(&self->writers[i]);
 	for (i = 0; i < self->nr_stressors; i++)
-		pthread_join(self->stressors[i], NULL);
+		test_thread_join(&self->stressors[i]);
 }
 
 FIXTURE_TEARDOWN(lost_writes)

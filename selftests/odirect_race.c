@@ -26,7 +26,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -50,7 +49,7 @@ FIXTURE(odirect_race)
 	char *mem, *disk_buf;
 	int fd;
 	enum stressor stressor;
-	pthread_t writer, stressor_thread;
+	struct test_thread writer, stressor_thread;
 	int nr_threads;
 	atomic_bool stop;
 	atomic_ulong ops;
@@ -79,7 +78,7 @@ static unsigned char disk_byte(unsigned long r, size_t p, size_t off)
 	return (unsigned char)(r * 131 + p * 17 + off / 512 + 1);
 }
 
-static void *writer_thread(void *arg)
+static int writer_thread(void *arg)
 {
 	FIXTURE_DATA(odirect_race) *self = arg;
 	unsigned long value = 0;
@@ -94,10 +93,10 @@ static void *writer_thread(void *arg)
 		if (++p == NR_PAGES)
 			p = 0;
 	}
-	return NULL;
+	return 0;
 }
 
-static void *stressor_thread(void *arg)
+static int stressor_thread(void *arg)
 {
 	FIXTURE_DATA(odirect_race) *self = arg;
 
@@ -109,7 +108,7 @@ static void *stressor_thread(void *arg)
 		if (!ret)
 			atomic_fetch_add(&self->ops, 1);
 	}
-	return NULL;
+	return 0;
 }
 
 FIXTURE_SETUP(odirect_race)
@@ -145,10 +144,10 @@ FIXTURE_SETUP(odirect_race)
 		SKIP(return, "%s is not a cowguard scratch disk (no magic in sector 0): not overwriting it",
 		     disk_path);
 
-	ASSERT_EQ(0, pthread_create(&self->writer, NULL, writer_thread, self));
+	ASSERT_EQ(0, test_thread_start(&self->writer, writer_thread, self));
 	self->nr_threads++;
-	ASSERT_EQ(0, pthread_create(&self->stressor_thread, NULL,
-				    stressor_thread, self));
+	ASSERT_EQ(0, test_thread_start(&self->stressor_thread, stressor_thread,
+				       self));
 	self->nr_threads++;
 }
 
@@ -156,9 +155,9 @@ static void stop_threads(FIXTURE_DATA(odirect_race) *self)
 {
 	atomic_store(&self->stop, true);
 	if (self->nr_threads > 0)
-		pthread_join(self->writer, NULL);
+		test_thread_join(&self->writer);
 	if (self->nr_threads > 1)
-		pthread_join(self->stressor_thread, NULL);
+		test_thread_join(&self->stressor_thread);
 	self->nr_threads = 0;
 }
 
