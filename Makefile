@@ -13,6 +13,8 @@
 #                patches/mutants/ and check the selftests catch it
 #   make bench   [ARCH=x86_64] boot PATCHES=none, counters and all with
 #                selftests/bench.list; print the figures and the ratios
+#   make compile-matrix  build mm/ and the swap PTE marker check for every
+#                configs/*.conf (booted or compile-only) with the series
 #   make lint    patches/series consistency, applies to the pristine base,
 #                checkpatch.pl --strict on every patch
 #   make clean   remove build/ (ccache keeps compiled objects)
@@ -33,6 +35,10 @@ check:
 lint:
 	@scripts/lint-series
 
+compile-matrix:
+	@mkdir -p $(or $(BUILD_DIR),build)
+	@scripts/compile-matrix
+
 mutants:
 	@scripts/mutants
 
@@ -45,4 +51,4 @@ clean:
 help:
 	@sed -n '/^#   make/,/^#$$/p' Makefile | sed 's/^# \{0,1\}//'
 
-.PHONY: qemu check lint mutants bench clean help
+.PHONY: qemu check lint compile-matrix mutants bench clean help

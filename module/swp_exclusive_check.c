@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Build-time check of the swap PTE exclusive marker, for the compile
+ * matrix (scripts/compile-matrix): most of the page table formats the
+ * series touches cannot be booted here, but every one that has a
+ * compiler can be made to prove at build time what mm/debug_vm_pgtable.c
+ * proves at boot.
+ *
+ * The swap entry helpers are inline functions of constants, so with -O2
+ * every condition below folds to a constant and a false one stops the
+ * build (compiletime_assert). Nothing here is ever linked into a kernel
+ * or loaded: only the object file is built.
+ */
+#include <linux/build_bug.h>
+#include <linux/pgtable.h>
+#include <linux/swap.h>
+#include <linux/swapops.h>
+
+#ifndef __HAVE_ARCH_PTE_SWP_EXCLUSIVE
+#error "this page table format has no swap PTE exclusive marker"
+#endif
+
+/*
+ * The largest offset the format keeps: what survives a round trip of an
+ * all-ones offset, as generic_max_swapfile_size() computes it.
+ */
+#define MAX_OFFSET \
+	swp_offset(pte_to_swp_entry(swp_entry_to_pte(swp_entry(0, ~0UL))))
+
+/* Migration, device and hwpoison entries use the types above swap files. */
+#define MAX_TYPE ((1UL << MAX_SWAPFILES_SHIFT) - 1)
+
+/*
+ * For one type and offset: the marker is not set by encoding, is seen
+ * once set, leaves the PTE a swap PTE (not present, not none), does not
+ * touch the type, the offset or the soft-dirty bit, and clearing it
+ * gives back the PTE it was set on.
+ */
+#define CHECK_ENTRY(type, offset)					\
+do {									\
+	pte_t pte = swp_entry_to_pte(swp_entry(type, offset));		\
+	pte_t excl = pte_swp_mkexclusive(pte);				\
+									\
+	BUILD_BUG_ON(pte_swp_exclusive(pte));				\
+	BUILD_BUG_ON(!pte_swp_exclusive(excl));				\
+	BUILD_BUG_ON(pte_none(excl));					\
+	BUILD_BUG_ON(pte_present(excl));				\
+	BUILD_BUG_ON(swp_type(pte_to_swp_entry(excl)) != (type));	\
+	BUILD_BUG_ON(swp_offset(pte_to_swp_entry(excl)) != (offset));	\
+	BUILD_BUG_ON(pte_swp_soft_dirty(excl) != pte_swp_soft_dirty(pte)); \
+	BUILD_BUG_ON(pte_val(pte_swp_clear_exclusive(excl)) !=		\
+		     pte_val(pte));					\
+	BUILD_BUG_ON(!pte_swp_exclusive(pte_swp_mksoft_dirty(excl)));	\
+} while (0)
+
+/* Not static: the compiler must emit it for the asserts to be checked. */
+void cowguard_swp_exclusive_check(void);
+void cowguard_swp_exclusive_check(void)
+{
+	/* An offset of a single bit is lost: the format keeps less. */
+	BUILD_BUG_ON(MAX_OFFSET < 1);
+
+	CHECK_ENTRY(0, 0);
+	CHECK_ENTRY(0, 1);
+	CHECK_ENTRY(0, MAX_OFFSET);
+	CHECK_ENTRY(MAX_TYPE, 0);
+	CHECK_ENTRY(MAX_TYPE, MAX_OFFSET);
+	CHECK_ENTRY(1, MAX_OFFSET / 3);
+	CHECK_ENTRY(MAX_TYPE, MAX_OFFSET / 3 * 2);
+}
