@@ -15,6 +15,8 @@
 #                selftests/bench.list; print the figures and the ratios
 #   make compile-matrix  build mm/ and the swap PTE marker check for every
 #                configs/*.conf (booted or compile-only) with the series
+#   make boot-matrix  boot every configs/*.conf with a QEMU, unpatched and
+#                patched, with all selftests; one README row per variant
 #   make lint    patches/series consistency, applies to the pristine base,
 #                checkpatch.pl --strict on every patch
 #   make clean   remove build/ (ccache keeps compiled objects)
@@ -39,6 +41,9 @@ compile-matrix:
 	@mkdir -p $(or $(BUILD_DIR),build)
 	@scripts/compile-matrix
 
+boot-matrix:
+	@scripts/boot-matrix
+
 mutants:
 	@scripts/mutants
 
@@ -51,4 +56,4 @@ clean:
 help:
 	@sed -n '/^#   make/,/^#$$/p' Makefile | sed 's/^# \{0,1\}//'
 
-.PHONY: qemu check lint compile-matrix mutants bench clean help
+.PHONY: qemu check lint compile-matrix boot-matrix mutants bench clean help
