@@ -36,11 +36,13 @@ mkdir -p "$tmp/linux-5.15" "$tmp/not-a-kernel"
 printf 'VERSION = 5\nPATCHLEVEL = 15\nSUBLEVEL = 90\n' >"$tmp/linux-5.15/Makefile"
 
 echo "TAP version 13"
-echo "1..8"
+echo "1..9"
 expect_error "unknown ARCH" "unknown ARCH 'vax'" \
 	env ARCH=vax "$TOP/scripts/cowguard" qemu
 expect_error "ARCH with a path in it" "bad ARCH" \
 	env ARCH=../x86_64 "$TOP/scripts/cowguard" qemu
+expect_error "compile-only ARCH booted" "it is a compile-only description" \
+	env ARCH=riscv32 "$TOP/scripts/cowguard" qemu
 expect_error "bad PATCHES" "bad PATCHES 'some'" \
 	env PATCHES=some "$TOP/scripts/cowguard" qemu
 expect_error "KERNEL_SRC missing" "is not a directory" \
