@@ -87,11 +87,13 @@ if [ -f "$TOP/build/src-all.applied" ] ||
    [ -n "$(git -C "$TOP/build/src-all" status --porcelain -uno)" ] ||
    [ "$(git -C "$TOP/build/src-all" rev-parse HEAD)" != \
      "$(git -C "$TOP/build/src-all" rev-parse cowguard-base)" ]; then
+	n=$((n + 1))
 	fail=$((fail + 1))
-	echo "not ok 8 tree left at the base after a failed apply"
+	echo "not ok $n tree left at the base after a failed apply"
 else
+	n=$((n + 1))
 	pass=$((pass + 1))
-	echo "ok 8 tree left at the base after a failed apply"
+	echo "ok $n tree left at the base after a failed apply"
 fi
 
 echo "pipeline-errors: $pass passed, $fail failed"
