@@ -10,7 +10,9 @@
  *   reset       write 1 to start counting from zero
  *   hooks       ioctls of module/cowguard.h: hold FOLL_GET references on
  *               user pages as O_DIRECT does, access the pages through them,
- *               inspect the caller's page table entry for an address
+ *               inspect the caller's page table entry for an address,
+ *               write to the caller's memory as /proc/pid/mem does, with
+ *               the GUP and the copy as far apart as the caller asks
  *
  * The counters are the kernel's CONFIG_DEBUG_VM_ANON_EVENTS vm events; on
  * a kernel without them only the hooks exist. Everything is root only.
@@ -31,6 +33,7 @@
 #include <linux/swapops.h>
 #include <linux/uaccess.h>
 #include <linux/vmstat.h>
+#include <linux/wait.h>
 
 #include "cowguard.h"
 
@@ -214,6 +217,14 @@ static int cowguard_counters_init(void)
 
 /* --- hooks ------------------------------------------------------------- */
 
+/* cowguard_refs.remote_state: where this file's remote write is. */
+enum {
+	COWGUARD_REMOTE_IDLE,
+	COWGUARD_REMOTE_GUP,		/* taking mmap_lock and the page */
+	COWGUARD_REMOTE_HOLDING,	/* both held, the copy not done */
+	COWGUARD_REMOTE_RELEASING,	/* told to copy now */
+};
+
 /* One open file of hooks: at most one range of held references. */
 struct cowguard_refs {
 	struct mutex lock;	/* ranks above mmap_lock */
@@ -221,6 +232,12 @@ struct cowguard_refs {
 	unsigned long nr_pages;
 	unsigned long addr;
 	bool write;
+	/*
+	 * COWGUARD_IOC_REMOTE_*: not under lock, which a holding remote
+	 * write would keep from the thread that is to release it.
+	 */
+	atomic_t remote_state;
+	wait_queue_head_t remote_wq;
 };
 
 /* [addr, addr + len) does not wrap and is expressible as user pointers. */
@@ -458,6 +475,114 @@ static long cowguard_query(struct cowguard_refs *refs, void __user *arg)
 	return ret;
 }
 
+/*
+ * What access_remote_vm() does for a write to one page, with the GUP and
+ * the copy hold_ms apart: mmap_lock stays held for read from one to the
+ * other, as it does there. Nothing the caller can pass leaves the page or
+ * mmap_lock held when the ioctl returns.
+ */
+static long cowguard_remote_write(struct cowguard_refs *refs, void __user *arg)
+{
+	struct mm_struct *mm = current->mm;
+	struct cowguard_remote r;
+	struct page *page;
+	void *bounce;
+	long ret, got;
+
+	if (copy_from_user(&r, arg, sizeof(r)))
+		return -EFAULT;
+	if (r.flags || r.reserved || r.hold_ms > COWGUARD_MAX_HOLD_MS)
+		return -EINVAL;
+	if (!r.len || r.len > PAGE_SIZE - offset_in_page(r.addr))
+		return -EINVAL;
+	if (!cowguard_range_fits(r.addr, r.len) ||
+	    !access_ok((void __user *)(unsigned long)r.addr, r.len) ||
+	    !r.buf || !cowguard_range_fits(r.buf, r.len))
+		return -EFAULT;
+
+	bounce = kmalloc(r.len, GFP_KERNEL);
+	if (!bounce)
+		return -ENOMEM;
+	/* Copied first: no user access while mmap_lock is held. */
+	if (copy_from_user(bounce, u64_to_user_ptr(r.buf), r.len)) {
+		ret = -EFAULT;
+		goto out_free;
+	}
+	if (atomic_cmpxchg(&refs->remote_state, COWGUARD_REMOTE_IDLE,
+			   COWGUARD_REMOTE_GUP) != COWGUARD_REMOTE_IDLE) {
+		ret = -EBUSY;
+		goto out_free;
+	}
+	if (mmap_read_lock_killable(mm)) {
+		ret = -EINTR;
+		goto out_idle;
+	}
+	got = get_user_pages_remote(mm, r.addr, 1, FOLL_WRITE | FOLL_FORCE,
+				    &page, NULL, NULL);
+	if (got != 1) {
+		mmap_read_unlock(mm);
+		ret = got < 0 ? got : -EFAULT;
+		goto out_idle;
+	}
+
+	atomic_set(&refs->remote_state, COWGUARD_REMOTE_HOLDING);
+	wake_up_all(&refs->remote_wq);
+	ret = wait_event_killable_timeout(refs->remote_wq,
+					  atomic_read(&refs->remote_state) ==
+					  COWGUARD_REMOTE_RELEASING,
+					  msecs_to_jiffies(r.hold_ms));
+	if (ret >= 0) {
+		r.flags = atomic_read(&refs->remote_state) ==
+			  COWGUARD_REMOTE_RELEASING ? COWGUARD_REMOTE_RELEASED : 0;
+		memcpy_to_page(page, offset_in_page(r.addr), bounce, r.len);
+		set_page_dirty_lock(page);
+		r.write_ns = ktime_get_ns();
+		ret = 0;
+	} else {
+		ret = -EINTR;
+	}
+	put_page(page);
+	mmap_read_unlock(mm);
+	/* A fatal signal: the copy was not done. */
+	if (!ret && copy_to_user(arg, &r, sizeof(r)))
+		ret = -EFAULT;
+out_idle:
+	atomic_set(&refs->remote_state, COWGUARD_REMOTE_IDLE);
+	wake_up_all(&refs->remote_wq);
+out_free:
+	kfree(bounce);
+	return ret;
+}
+
+/* Wait until this file's remote write holds its page. */
+static long cowguard_remote_wait(struct cowguard_refs *refs, void __user *arg)
+{
+	u32 timeout_ms;
+	long ret;
+
+	if (get_user(timeout_ms, (u32 __user *)arg))
+		return -EFAULT;
+	if (timeout_ms > COWGUARD_MAX_HOLD_MS)
+		return -EINVAL;
+	ret = wait_event_killable_timeout(refs->remote_wq,
+					  atomic_read(&refs->remote_state) ==
+					  COWGUARD_REMOTE_HOLDING,
+					  msecs_to_jiffies(timeout_ms));
+	if (ret < 0)
+		return -EINTR;
+	return ret ? 0 : -ETIMEDOUT;
+}
+
+/* Let this file's holding remote write copy now. */
+static long cowguard_remote_release(struct cowguard_refs *refs)
+{
+	if (atomic_cmpxchg(&refs->remote_state, COWGUARD_REMOTE_HOLDING,
+			   COWGUARD_REMOTE_RELEASING) != COWGUARD_REMOTE_HOLDING)
+		return -ENOENT;
+	wake_up_all(&refs->remote_wq);
+	return 0;
+}
+
 static long cowguard_ioctl(struct file *file, unsigned int cmd,
 			   unsigned long arg)
 {
@@ -470,6 +595,15 @@ static long cowguard_ioctl(struct file *file, unsigned int cmd,
 	/* The hooks act on the caller's memory, never on a kernel thread. */
 	if (!current->mm)
 		return -EINVAL;
+
+	switch (cmd) {
+	case COWGUARD_IOC_REMOTE_WRITE:
+		return cowguard_remote_write(refs, uarg);
+	case COWGUARD_IOC_REMOTE_WAIT:
+		return cowguard_remote_wait(refs, uarg);
+	case COWGUARD_IOC_REMOTE_RELEASE:
+		return cowguard_remote_release(refs);
+	}
 
 	mutex_lock(&refs->lock);
 	switch (cmd) {
@@ -507,6 +641,8 @@ static int cowguard_hooks_open(struct inode *inode, struct file *file)
 	if (!refs)
 		return -ENOMEM;
 	mutex_init(&refs->lock);
+	atomic_set(&refs->remote_state, COWGUARD_REMOTE_IDLE);
+	init_waitqueue_head(&refs->remote_wq);
 	file->private_data = refs;
 	return nonseekable_open(inode, file);
 }

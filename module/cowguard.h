@@ -77,11 +77,40 @@ struct cowguard_query {
 	__s32 mapcount;		/* out */
 };
 
+/*
+ * COWGUARD_IOC_REMOTE_WRITE: write len bytes from buf into the caller's own
+ * memory at addr the way access_remote_vm() (/proc/pid/mem, ptrace) does:
+ * under mmap_read_lock, get_user_pages_remote(FOLL_WRITE | FOLL_FORCE) of
+ * the page, then a copy through a kernel mapping, which never faults, and
+ * set_page_dirty_lock(). Between the GUP and the copy it keeps the page
+ * reference and mmap_lock for hold_ms milliseconds, or until another thread
+ * calls COWGUARD_IOC_REMOTE_RELEASE on the same open file, whichever comes
+ * first. COWGUARD_IOC_REMOTE_WAIT returns once that hold has begun, or
+ * -ETIMEDOUT after the __u32 milliseconds it is given. One remote write per
+ * open file at a time (-EBUSY); at most COWGUARD_MAX_HOLD_MS for both.
+ */
+struct cowguard_remote {
+	__u64 addr;		/* in: [addr, addr + len) within one page */
+	__u64 buf;		/* in */
+	__u32 len;		/* in */
+	__u32 hold_ms;		/* in */
+	__u32 flags;		/* out: COWGUARD_REMOTE_* */
+	__u32 reserved;		/* in: must be zero */
+	__u64 write_ns;		/* out: CLOCK_MONOTONIC after the copy */
+};
+
+/* cowguard_remote.flags: the hold ended by COWGUARD_IOC_REMOTE_RELEASE */
+#define COWGUARD_REMOTE_RELEASED (1U << 0)
+#define COWGUARD_MAX_HOLD_MS	10000
+
 #define COWGUARD_IOC_MAGIC	0xcf
 #define COWGUARD_IOC_GET	_IOW(COWGUARD_IOC_MAGIC, 1, struct cowguard_range)
 #define COWGUARD_IOC_PUT	_IO(COWGUARD_IOC_MAGIC, 2)
 #define COWGUARD_IOC_WRITE	_IOW(COWGUARD_IOC_MAGIC, 3, struct cowguard_io)
 #define COWGUARD_IOC_READ	_IOW(COWGUARD_IOC_MAGIC, 4, struct cowguard_io)
 #define COWGUARD_IOC_QUERY	_IOWR(COWGUARD_IOC_MAGIC, 5, struct cowguard_query)
+#define COWGUARD_IOC_REMOTE_WRITE _IOWR(COWGUARD_IOC_MAGIC, 6, struct cowguard_remote)
+#define COWGUARD_IOC_REMOTE_WAIT _IOW(COWGUARD_IOC_MAGIC, 7, __u32)
+#define COWGUARD_IOC_REMOTE_RELEASE _IO(COWGUARD_IOC_MAGIC, 8)
 
 #endif /* _UAPI_COWGUARD_H */

@@ -254,6 +254,71 @@ TEST_F(hooks, io_bounds)
 	expect_nothing_held(_metadata, self);
 }
 
+static int remote(int fd, void *addr, const void *buf, uint32_t len,
+		  uint32_t hold_ms, struct cowguard_remote *out)
+{
+	struct cowguard_remote r = {
+		.addr = (uintptr_t)addr, .buf = (uintptr_t)buf,
+		.len = len, .hold_ms = hold_ms,
+	};
+	int ret = ioctl(fd, COWGUARD_IOC_REMOTE_WRITE, &r);
+
+	if (out)
+		*out = r;
+	return ret;
+}
+
+/* The /proc/pid/mem-like writer: bad input is refused and writes nothing. */
+TEST_F(hooks, remote_write_input)
+{
+	uint64_t stamp = 0x5eed5eed5eed5eedULL, word;
+	struct cowguard_remote r;
+	__u32 ms;
+
+	if (setup_skipped(_metadata))
+		return;
+	EXPECT_ERRNO(ioctl(self->fd, COWGUARD_IOC_REMOTE_RELEASE), ENOENT);
+	ms = 0;
+	EXPECT_ERRNO(ioctl(self->fd, COWGUARD_IOC_REMOTE_WAIT, &ms), ETIMEDOUT);
+	ms = COWGUARD_MAX_HOLD_MS + 1;
+	EXPECT_ERRNO(ioctl(self->fd, COWGUARD_IOC_REMOTE_WAIT, &ms), EINVAL);
+	EXPECT_ERRNO(ioctl(self->fd, COWGUARD_IOC_REMOTE_WAIT, NULL), EFAULT);
+	EXPECT_ERRNO(ioctl(self->fd, COWGUARD_IOC_REMOTE_WRITE, NULL), EFAULT);
+
+	EXPECT_ERRNO(remote(self->fd, self->mem, &stamp, 0, 0, NULL), EINVAL);
+	/* Not across a page boundary. */
+	EXPECT_ERRNO(remote(self->fd, self->mem + self->ps - 4, &stamp,
+			    sizeof(stamp), 0, NULL), EINVAL);
+	EXPECT_ERRNO(remote(self->fd, self->mem, &stamp, sizeof(stamp),
+			    COWGUARD_MAX_HOLD_MS + 1, NULL), EINVAL);
+	EXPECT_ERRNO(remote(self->fd, self->mem, NULL, sizeof(stamp), 0, NULL),
+		     EFAULT);
+	EXPECT_ERRNO(remote(self->fd, NULL, &stamp, sizeof(stamp), 0, NULL),
+		     EFAULT);
+	EXPECT_ERRNO(remote(self->fd, (void *)-4096L, &stamp, sizeof(stamp), 0,
+			    NULL), EFAULT);
+	memset(&r, 0, sizeof(r));
+	r.addr = (uintptr_t)self->mem;
+	r.buf = (uintptr_t)&stamp;
+	r.len = sizeof(stamp);
+	r.reserved = 1;
+	EXPECT_ERRNO(ioctl(self->fd, COWGUARD_IOC_REMOTE_WRITE, &r), EINVAL);
+	r.reserved = 0;
+	r.flags = COWGUARD_REMOTE_RELEASED;
+	EXPECT_ERRNO(ioctl(self->fd, COWGUARD_IOC_REMOTE_WRITE, &r), EINVAL);
+	memcpy(&word, self->mem, sizeof(word));
+	EXPECT_NE(stamp, word) TH_LOG("a refused remote write wrote");
+
+	/* No hold: it copies at once and was not released. */
+	ASSERT_EQ(0, remote(self->fd, self->mem, &stamp, sizeof(stamp), 0, &r));
+	EXPECT_EQ(0U, r.flags);
+	EXPECT_NE(0ULL, r.write_ns);
+	memcpy(&word, self->mem, sizeof(word));
+	EXPECT_EQ(stamp, word);
+	EXPECT_ERRNO(ioctl(self->fd, COWGUARD_IOC_REMOTE_RELEASE), ENOENT);
+	expect_nothing_held(_metadata, self);
+}
+
 TEST_F(hooks, write_read_through_refs)
 {
 	size_t size = NR_PAGES * self->ps, i;

@@ -22,6 +22,11 @@
  *   pageout       MADV_PAGEOUT pushes the pages to swap and back.
  *   proc_mem      a thread writes through /proc/self/mem, the FOLL_GET path
  *                 (access_remote_vm()) that writes behind the page tables.
+ *   proc_mem_pageout, proc_mem_migrate
+ *                 that writer together with pageout or base-page migration
+ *                 on the same pages: a page the writer holds between its
+ *                 GUP and its copy is unmapped to a swap or migration
+ *                 entry, which a walk under mmap_read_lock must not clean.
  *   ksm           ksmd merges the pages, which the test zeroes every round
  *                 (MADV_MERGEABLE, ksmd at full speed for the case).
  *
@@ -57,13 +62,16 @@ FIXTURE(soft_dirty_race)
 	void *map;		/* what mmap() returned, for munmap() */
 	size_t map_len;
 	uint64_t *snap, *now, *ents;
-	enum stressor stressor;
 	bool thp;
 	int mem_fd;		/* /proc/self/mem, for PROC_MEM */
 	char ksm_run[16];	/* ksmd's settings before the test, for KSM */
 	char ksm_sleep[16];
-	pthread_t thread;
-	bool running;
+	struct stressor_arg {
+		void *self;
+		enum stressor stressor;
+	} args[2];
+	pthread_t threads[2];
+	int nr_running;
 	atomic_bool stop;
 	atomic_ulong ops;	/* stressor operations that took effect */
 };
@@ -75,6 +83,7 @@ FIXTURE_VARIANT(soft_dirty_race)
 	bool clean_first;	/* MADV_FREE each round: clean folios */
 	bool main_writes;	/* the test thread writes too */
 	bool zero_first;	/* zero every page each round: KSM merges them */
+	bool with_proc_mem;	/* a /proc/self/mem writer besides the stressor */
 };
 
 FIXTURE_VARIANT_ADD(soft_dirty_race, migrate_thp)
@@ -106,6 +115,18 @@ FIXTURE_VARIANT_ADD(soft_dirty_race, proc_mem)
 {
 	.stressor = PROC_MEM, .thp = false, .clean_first = false,
 	.main_writes = false,
+};
+
+FIXTURE_VARIANT_ADD(soft_dirty_race, proc_mem_pageout)
+{
+	.stressor = PAGEOUT, .thp = false, .clean_first = false,
+	.main_writes = false, .with_proc_mem = true,
+};
+
+FIXTURE_VARIANT_ADD(soft_dirty_race, proc_mem_migrate)
+{
+	.stressor = MIGRATE, .thp = false, .clean_first = false,
+	.main_writes = false, .with_proc_mem = true,
 };
 
 static bool has_node(int node)
@@ -212,7 +233,8 @@ static unsigned long move_region(FIXTURE_DATA(soft_dirty_race) *self,
 
 static void *stressor_thread(void *arg)
 {
-	FIXTURE_DATA(soft_dirty_race) *self = arg;
+	struct stressor_arg *sa = arg;
+	FIXTURE_DATA(soft_dirty_race) *self = sa->self;
 	unsigned int seed = 1;
 	uint64_t stamp = 0;
 	int node = 1;
@@ -220,7 +242,7 @@ static void *stressor_thread(void *arg)
 	while (!atomic_load(&self->stop)) {
 		size_t page;
 
-		switch (self->stressor) {
+		switch (sa->stressor) {
 		case MIGRATE:
 			atomic_fetch_add(&self->ops,
 					 move_region(self, self->thp ? THP_SIZE : self->ps,
@@ -258,10 +280,9 @@ FIXTURE_SETUP(soft_dirty_race)
 
 	self->ps = getpagesize();
 	self->nr = REGION_SIZE / self->ps;
-	self->stressor = variant->stressor;
 	self->thp = variant->thp;
 	self->mem_fd = -1;
-	self->running = false;
+	self->nr_running = 0;
 	atomic_init(&self->stop, false);
 	atomic_init(&self->ops, 0);
 
@@ -301,21 +322,31 @@ FIXTURE_SETUP(soft_dirty_race)
 		ASSERT_EQ(0, ksm_set("pages_to_scan", "4096"));
 		ASSERT_EQ(0, ksm_set("run", "1"));
 	}
-	if (variant->stressor == PROC_MEM) {
+	if (variant->stressor == PROC_MEM || variant->with_proc_mem) {
 		self->mem_fd = open("/proc/self/mem", O_RDWR);
 		ASSERT_LE(0, self->mem_fd) TH_LOG("/proc/self/mem: %s", strerror(errno));
 	}
 
-	ASSERT_EQ(0, pthread_create(&self->thread, NULL, stressor_thread, self));
-	self->running = true;
+	self->args[0].stressor = variant->stressor;
+	self->args[1].stressor = PROC_MEM;
+	for (i = 0; i < (variant->with_proc_mem ? 2U : 1U); i++) {
+		self->args[i].self = self;
+		ASSERT_EQ(0, pthread_create(&self->threads[i], NULL,
+					    stressor_thread, &self->args[i]));
+		self->nr_running++;
+	}
+}
+
+static void stop_stressors(FIXTURE_DATA(soft_dirty_race) *self)
+{
+	atomic_store(&self->stop, true);
+	while (self->nr_running > 0)
+		pthread_join(self->threads[--self->nr_running], NULL);
 }
 
 FIXTURE_TEARDOWN(soft_dirty_race)
 {
-	if (self->running) {
-		atomic_store(&self->stop, true);
-		pthread_join(self->thread, NULL);
-	}
+	stop_stressors(self);
 	if (self->mem_fd >= 0)
 		close(self->mem_fd);
 	if (self->ksm_run[0]) {
@@ -371,9 +402,7 @@ TEST_F_TIMEOUT(soft_dirty_race, written_after_clear_is_soft_dirty, 2 * SECONDS +
 			}
 		}
 	}
-	atomic_store(&self->stop, true);
-	pthread_join(self->thread, NULL);
-	self->running = false;
+	stop_stressors(self);
 
 	TH_LOG("%lu rounds in %.1f s, %lu stressor operations, %lu pages changed after clear_refs, %lu of them not soft-dirty",
 	       rounds, seconds_since(&t0), atomic_load(&self->ops), changed, lost);
