@@ -535,8 +535,8 @@ static long cowguard_remote_write(struct cowguard_refs *refs, void __user *arg)
 		r.flags = atomic_read(&refs->remote_state) ==
 			  COWGUARD_REMOTE_RELEASING ? COWGUARD_REMOTE_RELEASED : 0;
 		memcpy_to_page(page, offset_in_page(r.addr), bounce, r.len);
-		set_page_dirty_lock(page);
 		r.write_ns = ktime_get_ns();
+		set_page_dirty_lock(page);
 		ret = 0;
 	} else {
 		ret = -EINTR;

@@ -260,7 +260,7 @@ FIXTURE_TEARDOWN(soft_dirty_remote)
 TEST_F_TIMEOUT(soft_dirty_remote, written_after_clear_is_soft_dirty, 30)
 {
 	uint64_t stamp = 0xc0ffee0000000000ULL | (uint64_t)getpid();
-	uint64_t clear_returned_ns = 0, ent, seen;
+	uint64_t held_ns, clear_started_ns = 0, clear_returned_ns = 0, ent, seen;
 	struct cowguard_query q;
 	unsigned long walks = 0;
 	bool met = false;
@@ -294,6 +294,7 @@ TEST_F_TIMEOUT(soft_dirty_remote, written_after_clear_is_soft_dirty, 30)
 	atomic_store(&self->writer_go, true);
 	ASSERT_EQ(0, ioctl(self->hooks_fd, COWGUARD_IOC_REMOTE_WAIT, &wait_ms))
 		TH_LOG("the remote writer never held the page: %s", strerror(errno));
+	held_ns = now_ns();
 
 	if (variant->entry == SWAP_ENTRY) {
 		ASSERT_EQ(0, madvise(self->page, self->ps, MADV_PAGEOUT))
@@ -302,6 +303,7 @@ TEST_F_TIMEOUT(soft_dirty_remote, written_after_clear_is_soft_dirty, 30)
 		ASSERT_EQ((__u32)COWGUARD_SWAP, q.state)
 			TH_LOG("MADV_PAGEOUT left the held page mapped (state %u)",
 			       q.state);
+		clear_started_ns = now_ns();
 		ASSERT_EQ(0, clear_soft_dirty());
 		clear_returned_ns = now_ns();
 		walks = 1;
@@ -321,6 +323,7 @@ TEST_F_TIMEOUT(soft_dirty_remote, written_after_clear_is_soft_dirty, 30)
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		while (!met && !atomic_load(&self->writer_done) &&
 		       seconds_since(&t0) < MEET_SECONDS) {
+			clear_started_ns = now_ns();
 			ASSERT_EQ(0, clear_soft_dirty());
 			clear_returned_ns = now_ns();
 			walks++;
@@ -347,19 +350,21 @@ TEST_F_TIMEOUT(soft_dirty_remote, written_after_clear_is_soft_dirty, 30)
 	ASSERT_EQ(stamp, seen)
 		TH_LOG("the remote write did not reach the page the process maps");
 
+	/* Milliseconds since the writer began to hold the page. */
+#define MS(ns)	((int64_t)((ns) - held_ns) / 1e6)
+	TH_LOG("%lu walks, %lu migrations; the last clear_refs ran from %.1f to %.1f ms, the writer copied at %.1f ms (%s)",
+	       walks, atomic_load(&self->migrations), MS(clear_started_ns),
+	       MS(clear_returned_ns), MS(self->remote.write_ns),
+	       self->remote.flags & COWGUARD_REMOTE_RELEASED ? "released" : "hold timed out");
 	if (self->remote.write_ns < clear_returned_ns) {
 		/* Only a walk that excluded the writer gets here. */
-		TH_LOG("order: clear_refs waited for the writer, which copied %.1f ms before clear_refs returned (%lu walks, %lu migrations): holds by order",
-		       (clear_returned_ns - self->remote.write_ns) / 1e6, walks,
-		       atomic_load(&self->migrations));
+		TH_LOG("order: clear_refs waited for the writer: holds by order");
 		return;
 	}
 	if (!met)
 		SKIP(return, "no clear_refs walk met a migration entry in %.1f s (%lu walks, %lu migrations)",
 		     MEET_SECONDS, walks, atomic_load(&self->migrations));
-	TH_LOG("order: clear_refs returned, then the writer copied %.1f ms later (%lu walks, %lu migrations)",
-	       (self->remote.write_ns - clear_returned_ns) / 1e6, walks,
-	       atomic_load(&self->migrations));
+	TH_LOG("order: clear_refs returned, then the writer copied");
 	EXPECT_NE(0ULL, ent & PM_SOFT_DIRTY)
 		TH_LOG("the page was written after clear_refs returned and is not soft-dirty (pagemap %#llx)",
 		       (unsigned long long)ent);
