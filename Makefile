@@ -9,6 +9,8 @@
 #                selftests; the last line is "ARCH: N passed, N failed, N skipped"
 #   make check   what CI runs: lint, tool tests and the QEMU runs in
 #                scripts/check; CHECK_ONLY=<text> re-runs matching steps
+#   make check-full  make check with every affected architecture of the
+#                old check and every mutant (longer than CI's budget)
 #   make mutants [ARCH=x86_64] boot each deliberately broken kernel of
 #                patches/mutants/ and check the selftests catch it
 #   make bench   [ARCH=x86_64] boot PATCHES=none, counters and all with
@@ -17,7 +19,9 @@
 #                configs/*.conf (booted or compile-only) with the series
 #   make boot-matrix  boot every configs/*.conf with a QEMU, unpatched and
 #                patched, with all selftests; one README row per variant
-#   make lint    patches/series consistency, applies to the pristine base,
+#   make lint    configs load, selftests/expected well formed and
+#                Documentation/expected.rst current, patches/series
+#                consistency, applies to the pristine base,
 #                checkpatch.pl --strict on every patch
 #   make clean   remove build/ (ccache keeps compiled objects)
 #
@@ -33,6 +37,9 @@ qemu:
 
 check:
 	@scripts/check
+
+check-full:
+	@CHECK_FULL=1 scripts/check
 
 lint:
 	@scripts/lint-series
@@ -56,4 +63,4 @@ clean:
 help:
 	@sed -n '/^#   make/,/^#$$/p' Makefile | sed 's/^# \{0,1\}//'
 
-.PHONY: qemu check lint compile-matrix boot-matrix mutants bench clean help
+.PHONY: qemu check check-full lint compile-matrix boot-matrix mutants bench clean help

@@ -36,7 +36,7 @@ mkdir -p "$tmp/linux-5.15" "$tmp/not-a-kernel"
 printf 'VERSION = 5\nPATCHLEVEL = 15\nSUBLEVEL = 90\n' >"$tmp/linux-5.15/Makefile"
 
 echo "TAP version 13"
-echo "1..9"
+echo "1..11"
 expect_error "unknown ARCH" "unknown ARCH 'vax'" \
 	env ARCH=vax "$TOP/scripts/cowguard" qemu
 expect_error "ARCH with a path in it" "bad ARCH" \
@@ -79,6 +79,17 @@ diff --git a/mm/memory.c b/mm/memory.c
 2.39.5
 PATCH
 echo 0001-broken.patch >"$tmp/top/patches/series"
+
+# A description with a key no reader knows, and one with a capability
+# selftests/expected does not know: named, before anything is built.
+printf 'KERNEL_ARCH=x86\nGUEST_THP=yes\n' >"$tmp/top/configs/typo.conf"
+expect_error "unknown key in a description" \
+	"configs/typo.conf: unknown key GUEST_THP" \
+	env ARCH=typo BUILD_DIR="$TOP/build" "$tmp/top/scripts/cowguard" qemu
+printf 'KERNEL_ARCH=x86\nGUEST_CAPS="thp wings"\n' >"$tmp/top/configs/caps.conf"
+expect_error "unknown capability in a description" \
+	"configs/caps.conf: GUEST_CAPS has 'wings'" \
+	env ARCH=caps BUILD_DIR="$TOP/build" "$tmp/top/scripts/cowguard" qemu
 ALSO='^    -this line is not in mm/memory.c' \
 expect_error "patch that does not apply: name and rejected hunk" \
 	"patch 1 (0001-broken.patch) does not apply" \

@@ -1,0 +1,66 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=sh
+#
+# The PATCHES levels: the one place that knows what each one is.
+#
+#   none           the base tree, untouched
+#   counters       the series up to its "# PATCHES=counters stops here"
+#                  line (the event counters): the measured baseline
+#   all            the whole series
+#   mutant-<name>  the series and patches/mutants/<name>.patch, a
+#                  deliberately broken kernel some selftest must catch
+
+SERIES_COUNTERS_STOP='# PATCHES=counters stops here'
+
+# series_level_ok LEVEL: a level that exists (the reason in LIB_ERROR
+# otherwise).
+series_level_ok() {
+	case $1 in
+	all | none | counters) return 0 ;;
+	mutant-*[!a-z0-9-]* | mutant-) ;;
+	mutant-*)
+		[ -f "$SERIES_TOP/patches/mutants/${1#mutant-}.patch" ] && return 0
+		LIB_ERROR="no patches/mutants/${1#mutant-}.patch for PATCHES=$1"
+		return 1 ;;
+	esac
+	LIB_ERROR="bad PATCHES '$1' (all, none, counters, mutant-<name>)"
+	return 1
+}
+
+# series_is_base LEVEL: a kernel without the series' fixes.
+series_is_base() {
+	case $1 in none | counters) return 0 ;; esac
+	return 1
+}
+
+# series_applied LEVEL: some of the series is applied (and with it patch
+# 1's event counters, and the options of configs/series.config).
+series_applied() {
+	[ "$1" != none ]
+}
+
+# series_words LEVEL BASE_MARKER: the words of selftests/expected that
+# name this kernel.
+series_words() {
+	case $1 in
+	mutant-*) echo "mutant:${1#mutant-}"; return ;;
+	esac
+	w=$1
+	if series_is_base "$1"; then
+		w="$w base"
+		[ "$2" = yes ] || w="$w nomarker"
+	fi
+	echo "$w"
+}
+
+# series_patches LEVEL: the patch files of the level, in order, relative
+# to patches/.
+series_patches() {
+	case $1 in
+	none) ;;
+	counters) sed "/^$SERIES_COUNTERS_STOP\$/q" "$SERIES_TOP/patches/series" ;;
+	mutant-*) cat "$SERIES_TOP/patches/series"
+		echo "mutants/${1#mutant-}.patch" ;;
+	*) cat "$SERIES_TOP/patches/series" ;;
+	esac | sed -e 's/#.*//' -e '/^[[:space:]]*$/d'
+}
