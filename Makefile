@@ -23,6 +23,7 @@
 #                Documentation/expected.rst current, patches/series
 #                consistency, applies to the pristine base,
 #                checkpatch.pl --strict on every patch
+#   make docs    regenerate Documentation/expected.rst from selftests/expected
 #   make clean   remove build/ (ccache keeps compiled objects)
 #
 # The module in module/ is built by kbuild through the top-level Kbuild
@@ -57,10 +58,13 @@ mutants:
 bench:
 	@scripts/bench
 
+docs:
+	@scripts/expect rst >Documentation/expected.rst
+
 clean:
 	rm -rf build
 
 help:
 	@sed -n '/^#   make/,/^#$$/p' Makefile | sed 's/^# \{0,1\}//'
 
-.PHONY: qemu check check-full lint compile-matrix boot-matrix mutants bench clean help
+.PHONY: qemu check check-full lint docs compile-matrix boot-matrix mutants bench clean help

@@ -356,7 +356,15 @@ TEST_F_TIMEOUT(soft_dirty_remote, written_after_clear_is_soft_dirty, 30)
 	       walks, atomic_load(&self->migrations), MS(clear_started_ns),
 	       MS(clear_returned_ns), MS(self->remote.write_ns),
 	       self->remote.flags & COWGUARD_REMOTE_RELEASED ? "released" : "hold timed out");
-	if (self->remote.write_ns < clear_returned_ns) {
+	/*
+	 * A released writer copied after the release, which came after the
+	 * last clear_refs returned. One whose hold timed out copied at its
+	 * timeout: before clear_refs returned when the walk had to wait for
+	 * it (the clocks here may tick in jiffies, so "not after" is the
+	 * test, not "before").
+	 */
+	if (!(self->remote.flags & COWGUARD_REMOTE_RELEASED) &&
+	    self->remote.write_ns <= clear_returned_ns) {
 		/* Only a walk that excluded the writer gets here. */
 		TH_LOG("order: clear_refs waited for the writer: holds by order");
 		return;
