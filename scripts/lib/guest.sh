@@ -1,0 +1,94 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=sh
+#
+# scripts/cowguard's guest part: the selftests and the guest's init in an
+# initramfs, the QEMU boot with its host-side timeout, and the results
+# read from the console. Sourced by scripts/cowguard; uses its globals
+# (RUN, OBJ, QEMU and the description's variables).
+
+stop_qemu() {
+	[ -n "$QEMU_PID" ] || return 0
+	if kill -0 "$QEMU_PID" 2>/dev/null; then
+		kill "$QEMU_PID" 2>/dev/null || true
+		sleep 1
+		kill -9 "$QEMU_PID" 2>/dev/null || true
+	fi
+	wait "$QEMU_PID" 2>/dev/null || true
+	QEMU_PID=
+}
+
+do_initramfs() {
+	mkdir -p "$RUN"
+	list=$RUN/initramfs.list
+	{
+		for d in /dev /proc /sys /tmp /tests /tests/vm; do
+			printf 'dir %s 0755 0 0\n' "$d"
+		done
+		printf 'nod /dev/console 0600 0 0 c 5 1\n'
+		printf 'file /init %s 0755 0 0\n' "$OBJ/cowguard-init"
+		printf 'file /tests/list %s 0644 0 0\n' "$OBJ/selftests/list"
+		while read -r t; do
+			printf 'file /tests/%s %s 0755 0 0\n' "$t" "$OBJ/selftests/$t"
+		done <"$OBJ/selftests/files"
+		[ -z "$MODULE" ] || printf 'file /cowguard.ko %s 0644 0 0\n' "$MODULE"
+	} >"$list"
+	"$OBJ/usr/gen_init_cpio" "$list" | gzip -n -1 >"$RUN/initramfs.cpio.gz"
+	stage initramfs "$RUN/initramfs.cpio.gz ($(du -k "$RUN/initramfs.cpio.gz" | cut -f1) KiB)"
+}
+
+# --- boot -----------------------------------------------------------------
+
+do_boot() {
+	log=$RUN/console.log
+	rm -f "$log" "$RUN/results.tap" "$RUN/results.txt"
+	# An oops on an SMP guest often leaves a lock held and the guest hung
+	# until the timeout: panic and reboot at once instead.
+	cmdline="console=$CONSOLE panic=-1 oops=panic cowguard.shutdown=$SHUTDOWN $KERNEL_CMDLINE"
+	disk_args=
+	if [ -n "$GUEST_DISK_MB" ]; then
+		# A fresh scratch disk per boot: the tests overwrite it. The
+		# magic is what lets selftests/odirect_race write to it.
+		rm -f "$RUN/disk.img"
+		{ printf 'cowguard scratch disk\n' >"$RUN/disk.img" &&
+			truncate -s "${GUEST_DISK_MB}M" "$RUN/disk.img"; } ||
+			die "cannot create $RUN/disk.img"
+		disk_args="-drive file=$RUN/disk.img,if=virtio,format=raw"
+	fi
+	printf '%s %s %s -nographic -monitor none -no-reboot -kernel %s -initrd %s -append "%s"\n' \
+		"$QEMU" "$QEMU_ARGS" "$disk_args" "$OBJ/$KERNEL_IMAGE" \
+		"$RUN/initramfs.cpio.gz" "$cmdline" >"$RUN/qemu.cmd"
+	stage boot "$QEMU (TCG), timeout ${QEMU_TIMEOUT}s, console $log"
+	# shellcheck disable=SC2086
+	$QEMU $QEMU_ARGS $disk_args -nographic -monitor none -no-reboot \
+		-kernel "$OBJ/$KERNEL_IMAGE" -initrd "$RUN/initramfs.cpio.gz" \
+		-append "$cmdline" </dev/null >"$log" 2>&1 &
+	QEMU_PID=$!
+	start=$(date +%s)
+	ended=
+	while kill -0 "$QEMU_PID" 2>/dev/null; do
+		now=$(date +%s)
+		if [ -z "$ended" ] && grep -q "$END_MARKER" "$log"; then
+			ended=$now
+		fi
+		# Some machines cannot power off: the end marker is enough.
+		if [ -n "$ended" ] && [ $((now - ended)) -ge 10 ]; then
+			stop_qemu
+			break
+		fi
+		if [ $((now - start)) -ge "$QEMU_TIMEOUT" ]; then
+			stop_qemu
+			printf '\ncowguard: guest timed out after %ss\n' \
+				"$QEMU_TIMEOUT" >>"$log"
+			printf 'cowguard: error: guest timed out after %ss, QEMU stopped (console: %s)\n' \
+				"$QEMU_TIMEOUT" "$log" >&2
+			break
+		fi
+		sleep 1
+	done
+	stop_qemu
+	stage tests "guest ran for $(($(date +%s) - start))s"
+}
+
+do_results() {
+	"$TOP/scripts/parse-console" "$ARCH" "$RUN/console.log" "$RUN"
+}

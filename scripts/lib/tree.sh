@@ -1,0 +1,212 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=sh
+#
+# scripts/cowguard's series and tree part: the Debian packages a
+# description needs, the pristine base tree (Debian's linux-source-6.1 or
+# KERNEL_SRC) as a git repository, and the PATCHES level applied to a
+# worktree of it. Sourced by scripts/cowguard; uses its globals (TOP,
+# BUILD, BASE, TREE, PATCHES...) and its die/stage/logged.
+
+# --- deps -----------------------------------------------------------------
+
+HOST_PACKAGES="make gcc libc6-dev flex bison bc perl libelf-dev libssl-dev
+	ccache cpio gzip xz-utils git kmod sparse rsync"
+
+missing_packages() {
+	pkgs="$HOST_PACKAGES $DEB_PACKAGES"
+	[ -n "$KERNEL_SRC" ] || pkgs="$pkgs linux-source-6.1"
+	for p in $pkgs; do
+		dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null |
+			grep -q '^ii' || printf '%s ' "$p"
+	done
+}
+
+do_deps() {
+	command -v dpkg-query >/dev/null ||
+		die "not a Debian system: install the equivalents of: $HOST_PACKAGES $DEB_PACKAGES"
+	missing=$(missing_packages)
+	[ -n "$missing" ] || return 0
+	# apt-get takes a system-wide lock: parallel compiles cannot install.
+	[ -z "${COWGUARD_PREPARED:-}" ] ||
+		die "missing packages: $missing (run scripts/cowguard deps first)"
+	if [ "$(id -u)" != 0 ]; then
+		die "missing packages; run: sudo apt-get install --no-install-recommends $missing"
+	fi
+	stage deps "installing $missing"
+	mkdir -p "$BUILD"
+	log=$BUILD/apt.log
+	if ! { apt-get update -qq &&
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends $missing; } >"$log" 2>&1; then
+		tail -n 5 "$log" | sed 's/^/    /' >&2
+		die "apt-get install failed for: $missing (log: $log)"
+	fi
+	missing=$(missing_packages)
+	[ -z "$missing" ] || die "still missing after apt-get install: $missing"
+}
+
+# --- base tree ------------------------------------------------------------
+
+tree_version() {
+	sed -n 's/^\(VERSION\|PATCHLEVEL\|SUBLEVEL\) = \([0-9]*\)$/\2/p' \
+		"$1/Makefile" 2>/dev/null | head -n 3 | paste -sd. -
+}
+
+check_61() {
+	v=$(tree_version "$1")
+	case $v in
+	6.1.*) ;;
+	'') die "$2 is not a Linux source tree (no VERSION in Makefile)" ;;
+	*) die "$2 is Linux $v, not 6.1.y" ;;
+	esac
+}
+
+# Pristine base as a git repository with the tag cowguard-base, so that
+# git am can apply with 3-way merges and re-apply from scratch.
+do_base() {
+	if [ -n "$KERNEL_SRC" ]; then
+		check_61 "$KERNEL_SRC" "KERNEL_SRC=$KERNEL_SRC"
+		if git -C "$KERNEL_SRC" rev-parse --verify -q HEAD >/dev/null 2>&1; then
+			id="git $(git -C "$KERNEL_SRC" rev-parse HEAD)"
+			[ -z "$(git -C "$KERNEL_SRC" status --porcelain -uno 2>/dev/null | head -n 1)" ] ||
+				printf 'cowguard: note: uncommitted changes in KERNEL_SRC are not used\n'
+		else
+			id="dir $KERNEL_SRC"
+		fi
+		desc="KERNEL_SRC=$KERNEL_SRC"
+	else
+		[ -f "$TARBALL" ] || die "$TARBALL missing (apt-get install linux-source-6.1)"
+		id="tarball $(stat -c '%s %Y' "$TARBALL")"
+		desc="Debian linux-source-6.1"
+	fi
+
+	if [ "$(cat "$BASE.id" 2>/dev/null)" = "$id" ] &&
+	   git -C "$BASE" rev-parse -q --verify cowguard-base >/dev/null 2>&1; then
+		stage unpack "$desc: Linux $(tree_version "$BASE") (cached)"
+		return 0
+	fi
+
+	[ -z "${COWGUARD_PREPARED:-}" ] ||
+		die "the base tree is not prepared (run scripts/cowguard prepare first)"
+	stage unpack "$desc -> $BASE"
+	# Worktrees of an old base are stale with it.
+	rm -rf "$BASE" "$BASE.id" "$BUILD"/src-*.applied
+	for t in "$BUILD"/src-*; do
+		[ -d "$t" ] && rm -rf "$t"
+	done
+	mkdir -p "$BUILD"
+	tmp=$BUILD/.unpack.$$
+	rm -rf "$tmp"
+	mkdir -p "$tmp"
+	case $id in
+	tarball*)
+		tar -C "$tmp" -xf "$TARBALL"
+		mv "$tmp"/linux-source-6.1 "$BASE"
+		;;
+	git*)
+		git clone -q --no-checkout "$KERNEL_SRC" "$BASE"
+		git -C "$BASE" checkout -q --detach "${id#git }"
+		;;
+	dir*)
+		cp -a "$KERNEL_SRC" "$tmp/tree"
+		mv "$tmp/tree" "$BASE"
+		;;
+	esac
+	rmdir "$tmp"
+	check_61 "$BASE" "$desc"
+	if [ ! -e "$BASE/.git" ]; then
+		# Debian's .gitignore hides the whole top level: force. The
+		# objects stay loose and uncompressed: half the time of a
+		# compressed add, and no automatic gc repacking 80k objects
+		# in the background while the kernel compiles.
+		(cd "$BASE" && git init -q &&
+			git config gc.auto 0 && git config maintenance.auto false &&
+			git config core.looseCompression 0 && git add -A -f &&
+			git -c user.name=cowguard -c user.email=cowguard@localhost \
+				commit -q -m "Linux $(tree_version .) ($desc)")
+	fi
+	git -C "$BASE" tag -f cowguard-base >/dev/null
+	printf '%s\n' "$id" >"$BASE.id"
+	stage unpack "Linux $(tree_version "$BASE")"
+}
+
+# --- patches --------------------------------------------------------------
+
+# Called in the main shell: series_patches runs in subshells.
+check_series() {
+	series=$TOP/patches/series
+	[ -f "$series" ] || die "patches/series missing"
+	[ "$PATCHES" != counters ] || grep -qx "$SERIES_COUNTERS_STOP" "$series" ||
+		die "patches/series has no '$SERIES_COUNTERS_STOP' line"
+	for p in $(series_patches "$PATCHES"); do
+		[ -f "$TOP/patches/$p" ] || die "patches/series lists $p, which does not exist"
+	done
+}
+
+series_id() {
+	{
+		git -C "$BASE" rev-parse cowguard-base
+		for p in $(series_patches "$PATCHES"); do
+			printf '%s\n' "$p"
+			cat "$TOP/patches/$p"
+		done
+	} | sha256sum | cut -d' ' -f1
+}
+
+# Print the hunk of patch $1 that does not apply to $TREE as it is now.
+show_rejected_hunk() {
+	loc=$(git -C "$TREE" apply --check "$1" 2>&1 |
+		sed -n 's/^error: patch failed: //p' | head -n 1)
+	[ -n "$loc" ] || return 0
+	printf 'cowguard: rejected hunk at %s:\n' "$loc" >&2
+	awk -v f="${loc%:*}" -v l="${loc##*:}" '
+		/^diff --git / { infile = ($3 == "a/" f); show = 0; next }
+		infile && /^@@ / { split($2, a, ","); show = (substr(a[1], 2) == l) }
+		/^-- $/ { exit }
+		infile && show { print "    " $0; if (++n >= 30) exit }
+	' "$1" >&2
+}
+
+do_apply() {
+	if ! series_applied "$PATCHES"; then
+		stage apply "PATCHES=none: untouched base tree"
+		return 0
+	fi
+	check_series
+	id=$(series_id)
+	stamp=$TREE.applied
+	if [ -d "$TREE" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$id" ]; then
+		stage apply "$(series_patches "$PATCHES" | wc -l) patches (unchanged, nothing to do)"
+		return 0
+	fi
+	[ -z "${COWGUARD_PREPARED:-}" ] ||
+		die "$TREE is not prepared for PATCHES=$PATCHES (run scripts/cowguard prepare first)"
+	rm -f "$stamp"
+	if [ ! -e "$TREE/.git" ]; then
+		rm -rf "$TREE"
+		git -C "$BASE" worktree prune
+		git -C "$BASE" worktree add -q --detach "$TREE" cowguard-base
+	fi
+	git -C "$TREE" am --abort >/dev/null 2>&1 || true
+	git -C "$TREE" reset -q --hard cowguard-base
+	n=0
+	for p in $(series_patches "$PATCHES"); do
+		n=$((n + 1))
+		if ! out=$(GIT_COMMITTER_NAME=cowguard \
+			GIT_COMMITTER_EMAIL=cowguard@localhost \
+			git -C "$TREE" am -3 -q "$TOP/patches/$p" 2>&1); then
+			printf 'cowguard: patches/%s does not apply to Linux %s:\n' \
+				"$p" "$(tree_version "$BASE")" >&2
+			printf '%s\n' "$out" | grep -E '^(error|CONFLICT|Patch failed|fatal)' |
+				head -n 5 | sed 's/^/    /' >&2
+			# A 3-way merge that conflicted: show the conflict.
+			git -C "$TREE" diff 2>/dev/null | head -n 30 | sed 's/^/    /' >&2
+			git -C "$TREE" am --abort >/dev/null 2>&1 || true
+			show_rejected_hunk "$TOP/patches/$p"
+			git -C "$TREE" reset -q --hard cowguard-base
+			die "patch $n ($p) does not apply"
+		fi
+	done
+	printf '%s\n' "$id" >"$stamp"
+	stage apply "$n patches applied with git am -3 on $(tree_version "$BASE")"
+}
