@@ -118,6 +118,43 @@ static inline double seconds_since(const struct timespec *t0)
 	return (t.tv_sec - t0->tv_sec) + (t.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
+/*
+ * The first active swap area's path in dev (when not NULL); false when
+ * there is none.
+ */
+static inline bool swap_device(char *dev, size_t len)
+{
+	char line[256], path[200];
+	FILE *f = fopen("/proc/swaps", "r");
+	bool found = false;
+
+	if (!f)
+		return false;
+	/* The first line is the header. */
+	if (fgets(line, sizeof(line), f) && fgets(line, sizeof(line), f) &&
+	    sscanf(line, "%199s", path) == 1) {
+		found = true;
+		if (dev)
+			snprintf(dev, len, "%s", path);
+	}
+	fclose(f);
+	return found;
+}
+
+static inline bool swap_active(void)
+{
+	return swap_device(NULL, 0);
+}
+
+/* Whether NUMA node node exists (numa=fake=2 makes two). */
+static inline bool has_node(int node)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/sys/devices/system/node/node%d", node);
+	return access(path, F_OK) == 0;
+}
+
 /* The pagemap entries of nr pages from addr; false if unreadable. */
 static inline bool pagemap_read(void *addr, size_t nr, uint64_t *ents)
 {

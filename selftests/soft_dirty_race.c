@@ -129,14 +129,6 @@ FIXTURE_VARIANT_ADD(soft_dirty_race, proc_mem_migrate)
 	.main_writes = false, .with_proc_mem = true,
 };
 
-static bool has_node(int node)
-{
-	char path[64];
-
-	snprintf(path, sizeof(path), "/sys/devices/system/node/node%d", node);
-	return access(path, F_OK) == 0;
-}
-
 /* Bytes of AnonHugePages in the VMA at addr, from smaps. */
 static unsigned long anon_huge_bytes(void *addr)
 {

@@ -108,28 +108,6 @@ FIXTURE_VARIANT_ADD(soft_dirty_remote, migration_pmd)
 	.thp = true,
 };
 
-static bool has_node(int node)
-{
-	char path[64];
-
-	snprintf(path, sizeof(path), "/sys/devices/system/node/node%d", node);
-	return access(path, F_OK) == 0;
-}
-
-static bool swap_active(void)
-{
-	char line[256];
-	int lines = 0;
-	FILE *f = fopen("/proc/swaps", "r");
-
-	if (!f)
-		return false;
-	while (fgets(line, sizeof(line), f))
-		lines++;
-	fclose(f);
-	return lines > 1;
-}
-
 static int query(int fd, void *addr, struct cowguard_query *q)
 {
 	memset(q, 0, sizeof(*q));

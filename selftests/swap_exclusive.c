@@ -64,34 +64,6 @@ static uint64_t pagemap_entry(int pagemap_fd, void *addr, size_t pagesize)
 	return ent;
 }
 
-/*
- * The first active swap area's path in dev (when not NULL); false when
- * there is none.
- */
-static bool swap_device(char *dev, size_t len)
-{
-	char line[256], path[200];
-	FILE *f = fopen("/proc/swaps", "r");
-	bool found = false;
-
-	if (!f)
-		return false;
-	/* The first line is the header. */
-	if (fgets(line, sizeof(line), f) && fgets(line, sizeof(line), f) &&
-	    sscanf(line, "%199s", path) == 1) {
-		found = true;
-		if (dev)
-			snprintf(dev, len, "%s", path);
-	}
-	fclose(f);
-	return found;
-}
-
-static bool swap_active(void)
-{
-	return swap_device(NULL, 0);
-}
-
 FIXTURE(swap_exclusive)
 {
 	size_t pagesize;
