@@ -4,7 +4,7 @@
 # prove it under QEMU.
 #
 #   make qemu    [ARCH=x86_64] [PATCHES=all|none|counters|mutant-<name>]
-#                [KERNEL_SRC=<6.1.y tree>]
+#                [SUITE=races] [DEBUG=1] [KERNEL_SRC=<6.1.y tree>]
 #                apply patches/series, build, boot under QEMU, run the
 #                selftests; the last line is "ARCH: N passed, N failed, N skipped"
 #   make check   what CI runs: lint, tool tests and the QEMU runs in
@@ -31,7 +31,7 @@
 
 ARCH ?= x86_64
 PATCHES ?= all
-export ARCH PATCHES KERNEL_SRC BUILD_DIR JOBS QEMU_TIMEOUT CHECK_ONLY
+export ARCH PATCHES KERNEL_SRC BUILD_DIR JOBS QEMU_TIMEOUT CHECK_ONLY DEBUG DEBUG_SCALE
 
 qemu:
 	@scripts/cowguard qemu

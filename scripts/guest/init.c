@@ -13,6 +13,8 @@
  * Kernel command line:
  *   cowguard.shutdown=reboot|poweroff  how to make QEMU exit at the end
  *   cowguard.zram_mb=N                  zram swap size (default 128)
+ *   cowguard.timeout_scale=N            multiply every test's timeout by N
+ *                                       (debug kernels run slower)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -190,6 +192,11 @@ static int read_tests(struct test *tests)
 
 	if (!f)
 		return 0;
+	char buf[16];
+	int scale = 1;
+
+	if (cmdline_get("cowguard.timeout_scale", buf, sizeof(buf)))
+		scale = atoi(buf) > 0 ? atoi(buf) : 1;
 	while (n < MAX_TESTS && fgets(line, sizeof(line), f)) {
 		struct test *t = &tests[n];
 		int pos = 0, argc = 0;
@@ -200,6 +207,7 @@ static int read_tests(struct test *tests)
 		if (sscanf(line, "%63s %d %n", t->name, &t->timeout_s,
 			   &pos) != 2 || pos == 0)
 			continue;
+		t->timeout_s *= scale;
 		snprintf(t->args, sizeof(t->args), "%s", line + pos);
 		for (tok = strtok_r(t->args, " \t\n", &save);
 		     tok && argc < MAX_ARGS;

@@ -15,6 +15,9 @@
 #   KCONFIG         Kconfig lines on top of tinyconfig and configs/*.config
 #   KCONFIG_BASE    Kconfig lines for the base levels only (none, counters:
 #                   kernels without the series' fixes), appended last
+#   KCONFIG_DEBUG   Kconfig lines for DEBUG=1 on top of configs/debug.config:
+#                   the bug finders only some architectures have (KASAN,
+#                   PAGE_TABLE_CHECK)
 #   COMPILE_TARGETS what the compile matrix builds (default: mm/ and the
 #                   architecture's mm/)
 #   SELFTEST_LISTS  selftests/*.list the guest runs
@@ -26,7 +29,7 @@
 
 CONF_KEYS='KERNEL_ARCH CROSS_COMPILE LLVM KERNEL_IMAGE DEB_PACKAGES QEMU
 QEMU_ARGS CONSOLE KERNEL_CMDLINE SHUTDOWN BOOT_TIMEOUT KCONFIG KCONFIG_BASE
-COMPILE_TARGETS SELFTEST_LISTS GUEST_CAPS GUEST_DISK_MB BASE_MARKER'
+KCONFIG_DEBUG COMPILE_TARGETS SELFTEST_LISTS GUEST_CAPS GUEST_DISK_MB BASE_MARKER'
 CONF_CAPS='thp disk soft_dirty uffd_wp numa ksm'
 
 # conf_names: every description, sorted.
@@ -80,7 +83,7 @@ conf_load() {
 	fi
 	KERNEL_ARCH= CROSS_COMPILE= LLVM= KERNEL_IMAGE= DEB_PACKAGES= QEMU=
 	QEMU_ARGS= CONSOLE= KERNEL_CMDLINE= SHUTDOWN=poweroff BOOT_TIMEOUT=300
-	KCONFIG= KCONFIG_BASE= COMPILE_TARGETS= SELFTEST_LISTS=tests.list
+	KCONFIG= KCONFIG_BASE= KCONFIG_DEBUG= COMPILE_TARGETS= SELFTEST_LISTS=tests.list
 	GUEST_CAPS= GUEST_DISK_MB= BASE_MARKER=no
 	# A description may include another: . "$TOP/configs/<name>.conf".
 	TOP=$CONF_TOP

@@ -41,6 +41,10 @@ do_config() {
 		printf '# configs/%s.conf\n%s\n' "$ARCH" "$KCONFIG"
 		! series_is_base "$PATCHES" || [ -z "$KCONFIG_BASE" ] ||
 			printf '# configs/%s.conf, KCONFIG_BASE\n%s\n' "$ARCH" "$KCONFIG_BASE"
+		if [ -n "$DEBUG" ]; then
+			cat "$TOP/configs/debug.config"
+			printf '# configs/%s.conf, KCONFIG_DEBUG\n%s\n' "$ARCH" "$KCONFIG_DEBUG"
+		fi
 	} >"$frag.new"
 	if [ -f "$OBJ/.config" ] && cmp -s "$frag" "$frag.new"; then
 		rm "$frag.new"
@@ -51,7 +55,8 @@ do_config() {
 	# complete: an interrupted run must not leave a match behind.
 	rm -f "$frag"
 	stage config "$ARCH: tinyconfig + configs/common.config$(! series_applied "$PATCHES" ||
-		echo ' + configs/series.config') + configs/$ARCH.conf"
+		echo ' + configs/series.config') + configs/$ARCH.conf$([ -z "$DEBUG" ] ||
+		echo ' + configs/debug.config')"
 	logged "$OBJ/config.log" kmake tinyconfig
 	logged "$OBJ/config.log" "$TREE/scripts/kconfig/merge_config.sh" -m \
 		-O "$OBJ" "$OBJ/.config" "$frag.new"

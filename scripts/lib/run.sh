@@ -8,9 +8,10 @@
 #   results.txt   "STATUS  case[  (reason)]" per case (scripts/parse-console)
 #   results.tap   the same as TAP
 
-# run_dir ARCH PATCHES [SUITE]
+# run_dir ARCH PATCHES [SUITE]: DEBUG=1 in the environment (the debug
+# kernels) adds "-debug".
 run_dir() {
-	printf '%s/run-%s-%s%s\n' "$RUN_BUILD" "$1" "$2" "${3:+-$3}"
+	printf '%s/run-%s-%s%s%s\n' "$RUN_BUILD" "$1" "$2" "${DEBUG:+-debug}" "${3:+-$3}"
 }
 
 # run_counter DIR NAME: a cowguard.ko counter as the guest printed it after
