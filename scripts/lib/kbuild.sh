@@ -122,6 +122,14 @@ copy_module() {
 		--exclude='.*.cmd' --exclude='*.mod*' --exclude=Module.symvers \
 		--exclude=modules.order \
 		"$TOP/Kbuild" "$TOP/module" "$ext/"
+	# A mutant of the module itself (series_patch_target) patches the
+	# copy; rsync puts the pristine file back for the next build.
+	for p in $(series_patches "$PATCHES"); do
+		target=$(series_patch_target "$TOP/patches/$p") || die "$LIB_ERROR"
+		[ "$target" = module ] || continue
+		patch -s -p1 -d "$ext" <"$TOP/patches/$p" ||
+			die "patches/$p does not apply to module/"
+	done
 }
 
 do_compile() {

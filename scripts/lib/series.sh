@@ -64,3 +64,20 @@ series_patches() {
 	*) cat "$SERIES_TOP/patches/series" ;;
 	esac | sed -e 's/#.*//' -e '/^[[:space:]]*$/d'
 }
+
+# series_patch_target FILE: "module" when the patch changes cowguard.ko's
+# module/ only (a mutant of the module: applied to the module's copy, not
+# to the kernel tree), "kernel" when it changes no file there; a patch
+# that does both is an error (in LIB_ERROR).
+series_patch_target() {
+	files=$(sed -n 's|^diff --git a/\([^ ]*\) .*|\1|p' "$1")
+	mod=$(printf '%s\n' "$files" | grep -c '^module/' || true)
+	if [ "$mod" -eq 0 ]; then
+		echo kernel
+	elif [ "$mod" -eq "$(printf '%s\n' "$files" | grep -c .)" ]; then
+		echo module
+	else
+		LIB_ERROR="${1##*/} changes both module/ and the kernel: split it"
+		return 1
+	fi
+}

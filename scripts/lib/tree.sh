@@ -191,6 +191,9 @@ do_apply() {
 	git -C "$TREE" reset -q --hard cowguard-base
 	n=0
 	for p in $(series_patches "$PATCHES"); do
+		target=$(series_patch_target "$TOP/patches/$p") || die "$LIB_ERROR"
+		# The module's own mutants go to its copy (copy_module).
+		[ "$target" = kernel ] || continue
 		n=$((n + 1))
 		if ! out=$(GIT_COMMITTER_NAME=cowguard \
 			GIT_COMMITTER_EMAIL=cowguard@localhost \

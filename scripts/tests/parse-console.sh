@@ -36,13 +36,18 @@ expect() {
 }
 
 echo "TAP version 13"
-echo "1..7"
+echo "1..8"
 expect console-pass.log 0 "test: 3 passed, 0 failed, 1 skipped" \
 	"PASS  swap_exclusive.base_pages.vmsplice_ro_swapout" \
 	"SKIP  swap_exclusive.thp.vmsplice_ro_swapout  (SKIP no THP)" \
 	"PASS  noharness"
 expect console-warning.log 1 "test: 3 passed, 1 failed, 1 skipped" \
 	"FAIL  kernel log free of splats"
+# DEBUG=1 kernels: a bug finder's report is a verdict of its own.
+expect console-finders.log 1 "test: 3 passed, 3 failed, 1 skipped" \
+	"FAIL  kernel log free of splats" \
+	"FAIL  kernel log free of lockdep reports  (1 report line(s))" \
+	"FAIL  kernel log free of KASAN reports  (1 report line(s))"
 expect console-fail.log 1 "test: 2 passed, 1 failed, 1 skipped" \
 	"FAIL  swap_exclusive.base_pages.vmsplice_ro_swapout"
 expect console-unfinished.log 1 "test: 3 passed, 1 failed, 1 skipped" \
@@ -57,10 +62,10 @@ expect console-crash-in-case.log 1 "test: 1 passed, 3 failed, 0 skipped" \
 if grep -q 'zram0: detected' "$tmp/console-pass.log.d/results.tap" ||
    ! grep -q '^KTAP version 1' "$tmp/console-pass.log.d/results.tap"; then
 	fail=$((fail + 1))
-	echo "not ok 7 results.tap holds the KTAP without kernel messages"
+	echo "not ok 8 results.tap holds the KTAP without kernel messages"
 else
 	pass=$((pass + 1))
-	echo "ok 7 results.tap holds the KTAP without kernel messages"
+	echo "ok 8 results.tap holds the KTAP without kernel messages"
 fi
 echo "parse-console: $pass passed, $fail failed"
 [ $fail -eq 0 ]
