@@ -677,9 +677,19 @@ static int __init cowguard_init(void)
 	debugfs_create_file("hooks", 0600, cowguard_dir, NULL,
 			    &cowguard_hooks_fops);
 	ret = cowguard_counters_init();
-	if (ret)
+	if (ret) {
 		debugfs_remove_recursive(cowguard_dir);
-	return ret;
+		return ret;
+	}
+#ifdef CONFIG_PAGE_TABLE_CHECK
+	/*
+	 * page_table_check prints nothing when it is switched on; the
+	 * DEBUG=1 runs must show every bug finder on in the console.
+	 */
+	if (!static_branch_unlikely(&page_table_check_disabled))
+		pr_info("cowguard: page_table_check is on\n");
+#endif
+	return 0;
 }
 
 static void __exit cowguard_exit(void)
