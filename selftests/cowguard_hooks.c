@@ -135,10 +135,12 @@ static void expect_nothing_held(struct __test_metadata *_metadata,
 {
 	size_t i;
 
-	for (i = 0; i < NR_PAGES; i++)
+	/* Braces: EXPECT_*()'s TH_LOG() is a statement of its own. */
+	for (i = 0; i < NR_PAGES; i++) {
 		EXPECT_EQ(self->refs_before[i],
 			  refcount_at(self->fd, self->mem + i * self->ps))
 			TH_LOG("page %zu still has an extra reference", i);
+	}
 	/* And the file accepts a new range. */
 	ASSERT_EQ(0, get_range(self->fd, self->mem, self->ps, 0));
 	ASSERT_EQ(0, ioctl(self->fd, COWGUARD_IOC_PUT));
