@@ -358,6 +358,8 @@ TEST_F_TIMEOUT(lost_writes, increments_all_land, RACE_MAX_SECONDS + 30)
 	unsigned long total = 0, lost = 0;
 	unsigned long max_seconds = race_bound("COWGUARD_RACE_SECONDS", SECONDS,
 					       RACE_MAX_SECONDS);
+	/* A round: one write-protect pass or reference cycle (ops). */
+	unsigned long max_rounds = race_bound("COWGUARD_RACE_ROUNDS", ~0UL, ~0UL);
 	struct timespec t0;
 	int w, worst = -1;
 
@@ -368,7 +370,8 @@ TEST_F_TIMEOUT(lost_writes, increments_all_land, RACE_MAX_SECONDS + 30)
 	 * it returned at once. The clock works; yield until it says so.
 	 */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while (seconds_since(&t0) < max_seconds)
+	while (seconds_since(&t0) < max_seconds &&
+	       atomic_load(&self->ops) < max_rounds)
 		sched_yield();
 	stop_all(self);
 
@@ -385,9 +388,9 @@ TEST_F_TIMEOUT(lost_writes, increments_all_land, RACE_MAX_SECONDS + 30)
 			worst = w;
 		}
 	}
-	TH_LOG("%d writers, %lu increments in %lu s, %lu stressor operations, %lu increments lost",
-	       self->nr_writers, total, max_seconds, atomic_load(&self->ops), lost);
-	/* A round: one write-protect pass or reference cycle under the writers. */
+	TH_LOG("%d writers, %lu increments in %.1f s, %lu stressor operations, %lu increments lost",
+	       self->nr_writers, total, seconds_since(&t0),
+	       atomic_load(&self->ops), lost);
 	race_summary(atomic_load(&self->ops), lost);
 	ASSERT_NE(0UL, atomic_load(&self->ops))
 		TH_LOG("the stressor never took effect: nothing raced");

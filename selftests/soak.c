@@ -60,8 +60,8 @@
 #include <sys/wait.h>
 
 #define DEFAULT_SECONDS		60
+#define DEFAULT_ROUNDS		"10000"
 #define RACE_MAX_SECONDS	120	/* cowguard_test.h: what a context takes */
-#define RACE_ROUNDS		"100000000"	/* time bounds the contexts */
 
 #define HOG_EXTRA_MB		64	/* beyond MemAvailable, at most */
 #define ODIRECT_DISK		"/dev/vda"
@@ -76,6 +76,11 @@
 #define SWAP_PRIO		10	/* above the init's zram0 (-2) */
 #define SWAP_PAGES		1024	/* the swap cycle's own region */
 #define WORKER_STOP_SECONDS	60
+/*
+ * The pressure runs niced: reclaim does not need speed, and the races
+ * need the guest's two CPUs for their 10^4 rounds.
+ */
+#define WORKER_NICE		10
 
 /* The race programs this soak knows: contexts and region per context. */
 static const struct race {
@@ -261,9 +266,12 @@ static int hog(struct stats *st)
 			fill_page(p, i, gen + 1);
 			atomic_fetch_add_explicit(&st->iterations, 1,
 						  memory_order_relaxed);
-			/* Leave the races some CPU: the pressure is the point. */
-			if (!(i & 255))
-				usleep(1000);
+			/*
+			 * Leave the races CPU: a walk beyond the memory keeps
+			 * reclaim busy at any speed.
+			 */
+			if (!(i & 63))
+				usleep(2000);
 		}
 		if (i == nr)
 			gen++;
@@ -388,8 +396,7 @@ static int odirect_checksum(struct stats *st)
 				(unsigned long long)((uint64_t *)rb)[1],
 				(unsigned long)gens[chk]);
 		atomic_fetch_add(&st->iterations, 1);
-		if (!(round & 15))
-			usleep(1000);
+		usleep(2000);
 	}
 	close(fd);
 	return 0;
@@ -470,7 +477,7 @@ static int fork_storm(struct stats *st)
 		if (bad)
 			corrupt(st, bad, "generation %llu: the parent lost %lu page(s) of its own writes",
 				(unsigned long long)gen, bad);
-		usleep(5000);
+		usleep(20000);
 	}
 	return 0;
 }
@@ -605,13 +612,16 @@ static pid_t start_worker(enum scenario s)
 
 	if (pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (nice(WORKER_NICE) < 0)
+			perror("soak: nice");
 		_exit(workers[s](&sh->st[s]));
 	}
 	return pid;
 }
 
 /* A race program with its bounds; its exit status, or -1. */
-static int run_race(const struct race *r, unsigned long seconds)
+static int run_race(const struct race *r, unsigned long seconds,
+		    const char *rounds)
 {
 	char path[128], secs[16];
 	int status;
@@ -622,7 +632,7 @@ static int run_race(const struct race *r, unsigned long seconds)
 	pid = fork();
 	if (pid == 0) {
 		setenv("COWGUARD_RACE_SECONDS", secs, 1);
-		setenv("COWGUARD_RACE_ROUNDS", RACE_ROUNDS, 1);
+		setenv("COWGUARD_RACE_ROUNDS", rounds, 1);
 		if (r->pages)
 			setenv("COWGUARD_RACE_PAGES", r->pages, 1);
 		execl(path, r->name, (char *)NULL);
@@ -696,8 +706,9 @@ static int print_results(unsigned long pswpout)
 int main(int argc, char **argv)
 {
 	const char *env = getenv("COWGUARD_SOAK_SECONDS");
+	const char *rounds = getenv("COWGUARD_SOAK_ROUNDS");
 	unsigned long seconds = env ? strtoul(env, NULL, 10) : 0;
-	unsigned long share, contexts = 0, pswpout, pswpin;
+	unsigned long share, contexts = 0, left, pswpout, pswpin;
 	const struct race *run[8];
 	pid_t pids[NR_SCENARIOS];
 	int i, s, nrun = 0, failed = 0;
@@ -707,6 +718,8 @@ int main(int argc, char **argv)
 	ps = getpagesize();
 	if (!seconds)
 		seconds = DEFAULT_SECONDS;
+	if (!rounds || !*rounds)
+		rounds = DEFAULT_ROUNDS;
 	for (i = 1; i < argc && nrun < 8; i++) {
 		for (s = 0; s < (int)(sizeof(races) / sizeof(races[0])); s++)
 			if (!strcmp(argv[i], races[s].name))
@@ -718,12 +731,6 @@ int main(int argc, char **argv)
 		run[nrun++] = &races[s];
 		contexts += races[s].contexts;
 	}
-	/* The one split of the duration: equal shares per race context. */
-	share = contexts ? seconds / contexts : seconds;
-	if (share < 1)
-		share = 1;
-	if (share > RACE_MAX_SECONDS)
-		share = RACE_MAX_SECONDS;
 
 	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
 		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -731,8 +738,8 @@ int main(int argc, char **argv)
 		perror("soak: mmap");
 		return 1;
 	}
-	printf("# soak: %lu s: %lu race contexts of %lu s each under hog, O_DIRECT checksum, fork storm and swapoff/swapon cycles; %lu MiB RAM, %lu MiB available\n",
-	       seconds, contexts, share, meminfo_kb("MemTotal") >> 10,
+	printf("# soak: %lu s: %lu race contexts of %s rounds each, under hog, O_DIRECT checksum, fork storm and swapoff/swapon cycles; %lu MiB RAM, %lu MiB available\n",
+	       seconds, contexts, rounds, meminfo_kb("MemTotal") >> 10,
 	       meminfo_kb("MemAvailable") >> 10);
 	thp_on_madvise();
 	pswpout = vmstat("pswpout");
@@ -747,21 +754,33 @@ int main(int argc, char **argv)
 	for (s = HOG + 1; s < NR_SCENARIOS; s++)
 		pids[s] = start_worker(s);
 
-	if (!contexts) {
-		/* No races: the pressure alone, for the whole duration. */
-		while (now() - t0 < seconds)
-			usleep(500000);
-	}
+	/*
+	 * The one split of the duration: each context stops at its rounds or
+	 * at an equal share of the time left, so that what fast contexts
+	 * leave goes to the later ones.
+	 */
 	for (i = 0; i < nrun; i++) {
 		int ret;
 
 		t = now();
-		ret = run_race(run[i], share);
+		left = t - t0 < seconds ? seconds - (unsigned long)(t - t0) : 0;
+		share = left / contexts;
+		if (share < 1)
+			share = 1;
+		if (share > RACE_MAX_SECONDS)
+			share = RACE_MAX_SECONDS;
+		printf("# soak: %s, %d contexts: up to %s rounds or %lu s each\n",
+		       run[i]->name, run[i]->contexts, rounds, share);
+		ret = run_race(run[i], share, rounds);
 		printf("# soak: %s exit status %d after %.1f s\n", run[i]->name,
 		       ret, now() - t);
 		if (ret != 0 && ret != 4)	/* 4: KSFT_SKIP, all skipped */
 			failed = 1;
+		contexts -= run[i]->contexts;
 	}
+	/* The pressure for the whole duration, whatever the races took. */
+	while (now() - t0 < seconds)
+		usleep(200000);
 
 	atomic_store(&sh->stop, true);
 	t = now();
