@@ -22,14 +22,15 @@
  *                     region as it was at fork() while the parent rewrites
  *                     it, and the parent must never see a child's writes.
  *   swap_cycle        a second zram swap area, preferred by reclaim, turned
- *                     off (swapoff pulls its pages back in) and on again in
- *                     a loop; the scenario's own region is checked after
- *                     every swapoff.
+ *                     off (swapoff pulls its pages back in) and on again
+ *                     every SWAP_CYCLE_MS; the scenario's own region is
+ *                     checked after every swapoff.
  *
  * Meanwhile the race programs named on the command line run one after the
  * other, with their bounds in the environment (cowguard_test.h,
- * race_bound()): unlimited rounds, a region sized for many rounds, and an
- * equal share of the soak's duration per context. Their KTAP goes to the
+ * race_bound()): COWGUARD_SOAK_ROUNDS rounds (default 10^4), a region
+ * sized for many rounds, and at most an equal share of the time left per
+ * context left. Their KTAP goes to the
  * console as it is; the soak's own cases follow them.
  *
  * COWGUARD_SOAK_SECONDS (from scripts/soak, through the kernel command
@@ -81,6 +82,15 @@
  * need the guest's two CPUs for their 10^4 rounds.
  */
 #define WORKER_NICE		10
+/*
+ * And paced: each page the hog walks is a swap-in and a swap-out, which
+ * reclaim does at nice 0 (kswapd, direct reclaim). At most 64 pages every
+ * HOG_PACE_MS: a few MiB of swap traffic a second, continuously.
+ */
+#define HOG_PACE_MS		40
+#define ODIRECT_PACE_MS		10
+#define FORK_PACE_MS		50
+#define SWAP_CYCLE_MS		1000
 
 /* The race programs this soak knows: contexts and region per context. */
 static const struct race {
@@ -271,7 +281,7 @@ static int hog(struct stats *st)
 			 * reclaim busy at any speed.
 			 */
 			if (!(i & 63))
-				usleep(2000);
+				usleep(HOG_PACE_MS * 1000);
 		}
 		if (i == nr)
 			gen++;
@@ -396,7 +406,7 @@ static int odirect_checksum(struct stats *st)
 				(unsigned long long)((uint64_t *)rb)[1],
 				(unsigned long)gens[chk]);
 		atomic_fetch_add(&st->iterations, 1);
-		usleep(2000);
+		usleep(ODIRECT_PACE_MS * 1000);
 	}
 	close(fd);
 	return 0;
@@ -477,7 +487,7 @@ static int fork_storm(struct stats *st)
 		if (bad)
 			corrupt(st, bad, "generation %llu: the parent lost %lu page(s) of its own writes",
 				(unsigned long long)gen, bad);
-		usleep(20000);
+		usleep(FORK_PACE_MS * 1000);
 	}
 	return 0;
 }
@@ -572,7 +582,7 @@ static int swap_cycle(struct stats *st)
 		unsigned long bad = 0, used;
 
 		/* Let reclaim fill the preferred area for a while. */
-		usleep(500000);
+		usleep(SWAP_CYCLE_MS * 1000);
 		used = swap_used_kb(dev);
 		if (swapoff(dev)) {
 			/* ENOMEM: no room to pull it back in now; retry. */
