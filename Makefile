@@ -15,7 +15,7 @@
 #                patches/mutants/ and check the selftests catch it
 #   make bench   [ARCH=x86_64] boot PATCHES=none, counters and all with
 #                selftests/bench.list; print the figures and the ratios
-#   make soak    [ARCH=x86_64] [DEBUG=1] [DURATION=240] the race selftests
+#   make soak    [ARCH=x86_64] [DEBUG=1] [DURATION=900] the race selftests
 #                at 10^4 rounds per context in a small guest under memory
 #                pressure, O_DIRECT checksums, fork storms and swapoff/swapon
 #                cycles; per scenario iterations and corruptions

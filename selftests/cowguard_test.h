@@ -132,7 +132,7 @@ static inline double seconds_since(const struct timespec *t0)
  *
  * Unset or unusable values leave the program's own.
  */
-#define RACE_MAX_SECONDS	120
+#define RACE_MAX_SECONDS	300
 
 static inline unsigned long race_bound(const char *name, unsigned long def,
 				       unsigned long max)

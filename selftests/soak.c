@@ -60,9 +60,10 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
 #define DEFAULT_SECONDS		60
 #define DEFAULT_ROUNDS		"10000"
-#define RACE_MAX_SECONDS	120	/* cowguard_test.h: what a context takes */
+#define RACE_MAX_SECONDS	300	/* cowguard_test.h: what a context takes */
 
 #define HOG_EXTRA_MB		64	/* beyond MemAvailable, at most */
 #define ODIRECT_DISK		"/dev/vda"
@@ -99,7 +100,7 @@ static const struct race {
 	const char *pages;	/* COWGUARD_RACE_PAGES */
 } races[] = {
 	{ "soft_dirty_race", 7, "64" },
-	{ "lost_writes", 3, "2048" },
+	{ "lost_writes", 3, "512" },
 	{ "odirect_race", 2, NULL },	/* 16 pages, as ever */
 };
 
@@ -731,10 +732,10 @@ int main(int argc, char **argv)
 	if (!rounds || !*rounds)
 		rounds = DEFAULT_ROUNDS;
 	for (i = 1; i < argc && nrun < 8; i++) {
-		for (s = 0; s < (int)(sizeof(races) / sizeof(races[0])); s++)
+		for (s = 0; s < (int)ARRAY_SIZE(races); s++)
 			if (!strcmp(argv[i], races[s].name))
 				break;
-		if (s == (int)(sizeof(races) / sizeof(races[0]))) {
+		if (s == (int)ARRAY_SIZE(races)) {
 			fprintf(stderr, "soak: unknown race program %s\n", argv[i]);
 			return 2;
 		}
