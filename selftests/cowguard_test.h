@@ -128,6 +128,8 @@ static inline double seconds_since(const struct timespec *t0)
  *   COWGUARD_RACE_ROUNDS   rounds per context
  *   COWGUARD_RACE_SECONDS  seconds per context, at most RACE_MAX_SECONDS
  *                          (the harness timeouts are sized for it)
+ *   COWGUARD_RACE_DEADLINE the CLOCK_MONOTONIC second no context runs
+ *                          beyond (race_seconds())
  *   COWGUARD_RACE_PAGES    pages of the region the context works on
  *
  * Unset or unusable values leave the program's own.
@@ -147,6 +149,28 @@ static inline unsigned long race_bound(const char *name, unsigned long def,
 	if (*end || v == 0 || v > max)
 		return def;
 	return v;
+}
+
+/*
+ * A context's seconds: COWGUARD_RACE_SECONDS (or def), and never beyond
+ * COWGUARD_RACE_DEADLINE, a CLOCK_MONOTONIC second at which the run that
+ * set it (make soak) ends, whatever context is running then.
+ */
+static inline unsigned long race_seconds(unsigned long def)
+{
+	unsigned long s = race_bound("COWGUARD_RACE_SECONDS", def,
+				     RACE_MAX_SECONDS);
+	const char *d = getenv("COWGUARD_RACE_DEADLINE");
+	struct timespec now;
+	long left;
+
+	if (!d || !*d)
+		return s;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	left = strtol(d, NULL, 10) - now.tv_sec;
+	if (left < 1)
+		left = 1;
+	return (unsigned long)left < s ? (unsigned long)left : s;
 }
 
 /*

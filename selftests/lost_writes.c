@@ -356,8 +356,7 @@ FIXTURE_TEARDOWN(lost_writes)
 TEST_F_TIMEOUT(lost_writes, increments_all_land, RACE_MAX_SECONDS + 30)
 {
 	unsigned long total = 0, lost = 0;
-	unsigned long max_seconds = race_bound("COWGUARD_RACE_SECONDS", SECONDS,
-					       RACE_MAX_SECONDS);
+	unsigned long max_seconds = race_seconds(SECONDS);
 	/* A round: one write-protect pass or reference cycle (ops). */
 	unsigned long max_rounds = race_bound("COWGUARD_RACE_ROUNDS", ~0UL, ~0UL);
 	struct timespec t0;

@@ -177,8 +177,7 @@ TEST_F_TIMEOUT(odirect_race, read_lands_in_process_page,
 {
 	unsigned long rounds = 0, bad_rounds = 0, bad_pages = 0, bad_writes = 0;
 	unsigned long max_rounds = race_bound("COWGUARD_RACE_ROUNDS", ROUNDS, ~0UL);
-	unsigned long max_seconds = race_bound("COWGUARD_RACE_SECONDS", SECONDS,
-					       RACE_MAX_SECONDS);
+	unsigned long max_seconds = race_seconds(SECONDS);
 	struct iovec iov[NR_PAGES];
 	struct timespec t0;
 	size_t p, off;

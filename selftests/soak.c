@@ -29,9 +29,9 @@
  * Meanwhile the race programs named on the command line run one after the
  * other, with their bounds in the environment (cowguard_test.h,
  * race_bound()): COWGUARD_SOAK_ROUNDS rounds (default 10^4), a region
- * sized for many rounds, and at most an equal share of the time left per
- * context left. Their KTAP goes to the
- * console as it is; the soak's own cases follow them.
+ * sized for many rounds, at most twice an equal share of the time left
+ * per context left, and never beyond the end of the soak. Their KTAP goes
+ * to the console as it is; the soak's own cases follow them.
  *
  * COWGUARD_SOAK_SECONDS (from scripts/soak, through the kernel command
  * line) is the duration; everything else is derived from it here.
@@ -632,17 +632,19 @@ static pid_t start_worker(enum scenario s)
 
 /* A race program with its bounds; its exit status, or -1. */
 static int run_race(const struct race *r, unsigned long seconds,
-		    const char *rounds)
+		    const char *rounds, double deadline)
 {
-	char path[128], secs[16];
+	char path[128], secs[16], end[24];
 	int status;
 	pid_t pid;
 
 	snprintf(path, sizeof(path), "/tests/%s", r->name);
 	snprintf(secs, sizeof(secs), "%lu", seconds);
+	snprintf(end, sizeof(end), "%.0f", deadline);
 	pid = fork();
 	if (pid == 0) {
 		setenv("COWGUARD_RACE_SECONDS", secs, 1);
+		setenv("COWGUARD_RACE_DEADLINE", end, 1);
 		setenv("COWGUARD_RACE_ROUNDS", rounds, 1);
 		if (r->pages)
 			setenv("COWGUARD_RACE_PAGES", r->pages, 1);
@@ -766,23 +768,24 @@ int main(int argc, char **argv)
 		pids[s] = start_worker(s);
 
 	/*
-	 * The one split of the duration: each context stops at its rounds or
-	 * at an equal share of the time left, so that what fast contexts
-	 * leave goes to the later ones.
+	 * The one split of the duration: each context stops at its rounds,
+	 * at twice an equal share of the time left (contexts differ: 60 to
+	 * 3000 rounds a second), or at the end of the soak, so that what fast
+	 * contexts leave goes to the slow ones and the races end in time.
 	 */
 	for (i = 0; i < nrun; i++) {
 		int ret;
 
 		t = now();
 		left = t - t0 < seconds ? seconds - (unsigned long)(t - t0) : 0;
-		share = left / contexts;
+		share = 2 * left / contexts;
 		if (share < 1)
 			share = 1;
 		if (share > RACE_MAX_SECONDS)
 			share = RACE_MAX_SECONDS;
 		printf("# soak: %s, %d contexts: up to %s rounds or %lu s each\n",
 		       run[i]->name, run[i]->contexts, rounds, share);
-		ret = run_race(run[i], share, rounds);
+		ret = run_race(run[i], share, rounds, t0 + seconds);
 		printf("# soak: %s exit status %d after %.1f s\n", run[i]->name,
 		       ret, now() - t);
 		if (ret != 0 && ret != 4)	/* 4: KSFT_SKIP, all skipped */

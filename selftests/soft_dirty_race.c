@@ -381,8 +381,7 @@ TEST_F_TIMEOUT(soft_dirty_race, written_after_clear_is_soft_dirty,
 	unsigned long first_round = 0, dropped = 0;
 	uint64_t first_was = 0, first_now = 0;
 	unsigned long max_rounds = race_bound("COWGUARD_RACE_ROUNDS", ROUNDS, ~0UL);
-	unsigned long max_seconds = race_bound("COWGUARD_RACE_SECONDS", SECONDS,
-					       RACE_MAX_SECONDS);
+	unsigned long max_seconds = race_seconds(SECONDS);
 	struct timespec t0;
 	size_t i;
 
