@@ -657,6 +657,24 @@ static int run_race(const struct race *r, unsigned long seconds,
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/*
+ * The console's log level, "5": warnings and worse. The swap cycle's
+ * "Adding ... swap" (pr_info) every second would otherwise cut the
+ * tests' lines on the console; every splat is a warning or worse and
+ * still reaches it. Returns the old setting, or an empty string.
+ */
+static void console_quiet(char *old, size_t len)
+{
+	int fd = open("/proc/sys/kernel/printk", O_RDONLY);
+	ssize_t n = fd < 0 ? -1 : read(fd, old, len - 1);
+
+	if (fd >= 0)
+		close(fd);
+	old[n > 0 ? n : 0] = '\0';
+	if (n > 0 && write_str("/proc/sys/kernel/printk", "5"))
+		old[0] = '\0';
+}
+
 /* Makes THP available again in a guest too small for it by default. */
 static void thp_on_madvise(void)
 {
@@ -724,6 +742,7 @@ int main(int argc, char **argv)
 	unsigned long share, contexts = 0, left, pswpout, pswpin;
 	const struct race *run[8];
 	pid_t pids[NR_SCENARIOS];
+	char printk[64];
 	int i, s, nrun = 0, failed = 0;
 	double t0, t;
 
@@ -755,6 +774,7 @@ int main(int argc, char **argv)
 	       seconds, contexts, rounds, meminfo_kb("MemTotal") >> 10,
 	       meminfo_kb("MemAvailable") >> 10);
 	thp_on_madvise();
+	console_quiet(printk, sizeof(printk));
 	pswpout = vmstat("pswpout");
 	pswpin = vmstat("pswpin");
 	t0 = now();
@@ -815,6 +835,8 @@ int main(int argc, char **argv)
 			usleep(100000);
 		}
 	}
+	if (printk[0])
+		write_str("/proc/sys/kernel/printk", printk);
 	pswpout = vmstat("pswpout") - pswpout;
 	pswpin = vmstat("pswpin") - pswpin;
 	printf("# soak: %.1f s in all; reclaim swapped out %lu pages (pswpout), %lu came back (pswpin)\n",
