@@ -15,6 +15,10 @@
 #                patches/mutants/ and check the selftests catch it
 #   make bench   [ARCH=x86_64] boot PATCHES=none, counters and all with
 #                selftests/bench.list; print the figures and the ratios
+#   make soak    [ARCH=x86_64] [DEBUG=1] [DURATION=900] the race selftests
+#                at 10^4 rounds per context in a small guest under memory
+#                pressure, O_DIRECT checksums, fork storms and swapoff/swapon
+#                cycles; per scenario iterations and corruptions
 #   make compile-matrix  build mm/ and the swap PTE marker check for every
 #                configs/*.conf (booted or compile-only) with the series
 #   make boot-matrix  boot every configs/*.conf with a QEMU, unpatched and
@@ -31,7 +35,7 @@
 
 ARCH ?= x86_64
 PATCHES ?= all
-export ARCH PATCHES KERNEL_SRC BUILD_DIR JOBS QEMU_TIMEOUT CHECK_ONLY DEBUG DEBUG_SCALE
+export ARCH PATCHES KERNEL_SRC BUILD_DIR JOBS QEMU_TIMEOUT CHECK_ONLY DEBUG DEBUG_SCALE DURATION
 
 qemu:
 	@scripts/cowguard qemu
@@ -58,6 +62,9 @@ mutants:
 bench:
 	@scripts/bench
 
+soak:
+	@scripts/soak
+
 docs:
 	@scripts/expect rst >Documentation/expected.rst
 
@@ -67,4 +74,4 @@ clean:
 help:
 	@sed -n '/^#   make/,/^#$$/p' Makefile | sed 's/^# \{0,1\}//'
 
-.PHONY: qemu check check-full lint docs compile-matrix boot-matrix mutants bench clean help
+.PHONY: qemu check check-full lint docs compile-matrix boot-matrix mutants bench soak clean help

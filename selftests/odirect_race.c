@@ -16,11 +16,11 @@
  *
  * After the read, the first halves must hold what the disk holds for this
  * round and the second halves the writer's last value. Bounded: ROUNDS
- * rounds or SECONDS seconds. SKIP without the disk (GUEST_DISK_MB in
- * configs/<arch>.conf). The test overwrites the disk from DATA_OFFSET on,
- * and only a disk whose first sector starts with SCRATCH_MAGIC (written by
- * scripts/cowguard into the image it creates): any other block device is
- * a SKIP, never a victim.
+ * rounds or SECONDS seconds (or what the environment says, race_bound()).
+ * SKIP without the disk (GUEST_DISK_MB in configs/<arch>.conf). The test
+ * overwrites the disk from DATA_OFFSET on, and only a disk whose first
+ * sector starts with SCRATCH_MAGIC (written by scripts/cowguard into the
+ * image it creates): any other block device is a SKIP, never a victim.
  *
  * Usage: odirect_race [<block device>]   (default /dev/vda)
  */
@@ -172,9 +172,12 @@ FIXTURE_TEARDOWN(odirect_race)
 		close(self->fd);
 }
 
-TEST_F_TIMEOUT(odirect_race, read_lands_in_process_page, SECONDS + 30)
+TEST_F_TIMEOUT(odirect_race, read_lands_in_process_page,
+	       RACE_MAX_SECONDS + 30)
 {
 	unsigned long rounds = 0, bad_rounds = 0, bad_pages = 0, bad_writes = 0;
+	unsigned long max_rounds = race_bound("COWGUARD_RACE_ROUNDS", ROUNDS, ~0UL);
+	unsigned long max_seconds = race_seconds(SECONDS);
 	struct iovec iov[NR_PAGES];
 	struct timespec t0;
 	size_t p, off;
@@ -182,7 +185,7 @@ TEST_F_TIMEOUT(odirect_race, read_lands_in_process_page, SECONDS + 30)
 	if (setup_skipped(_metadata))
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while (rounds < ROUNDS && seconds_since(&t0) < SECONDS) {
+	while (rounds < max_rounds && seconds_since(&t0) < max_seconds) {
 		unsigned long bad = 0;
 
 		rounds++;
@@ -229,6 +232,7 @@ TEST_F_TIMEOUT(odirect_race, read_lands_in_process_page, SECONDS + 30)
 	TH_LOG("%lu rounds in %.1f s, %lu stressor operations; read data missing from %lu pages in %lu rounds, writer's last value missing from %lu pages",
 	       rounds, seconds_since(&t0), atomic_load(&self->ops), bad_pages,
 	       bad_rounds, bad_writes);
+	race_summary(rounds, bad_pages + bad_writes);
 	ASSERT_NE(0UL, atomic_load(&self->ops))
 		TH_LOG("the stressor never took effect: nothing raced");
 	EXPECT_EQ(0UL, bad_pages)

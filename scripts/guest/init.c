@@ -15,6 +15,8 @@
  *   cowguard.zram_mb=N                  zram swap size (default 128)
  *   cowguard.timeout_scale=N            multiply every test's timeout by N
  *                                       (debug kernels run slower)
+ *   NAME=value (no dot)                 the kernel passes it to init as its
+ *                                       environment, and init to every test
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -44,7 +46,8 @@
 
 /*
  * One line of /tests/list: "<name> <timeout> [<program> [<arg>...]]".
- * Without a program, the binary is /tests/<name>.
+ * Without a program, the binary is /tests/<name>. The timeout may add an
+ * environment variable's seconds: "<timeout>+<VAR>" (parse_timeout()).
  */
 struct test {
 	char name[64];
@@ -184,6 +187,34 @@ static int load_module(const char *path)
 	return ret;
 }
 
+/*
+ * A list line's timeout: "<seconds>" or "<seconds>+<VAR>", the latter
+ * plus the seconds in the environment variable VAR (none: 0). The kernel
+ * hands init every "NAME=value" command line parameter without a dot as
+ * its environment: a run sizes a test's timeout from the bound it gives
+ * the test (COWGUARD_SOAK_SECONDS, scripts/soak). Returns 0, or -1 on a bad field.
+ */
+static int parse_timeout(const char *field, int *timeout_s)
+{
+	const char *var;
+	char *end;
+	long s = strtol(field, &end, 10), v = 0;
+
+	if (end == field || s < 0)
+		return -1;
+	if (*end == '+') {
+		var = getenv(end + 1);
+		if (var)
+			v = strtol(var, NULL, 10);
+		if (v < 0)
+			v = 0;
+	} else if (*end) {
+		return -1;
+	}
+	*timeout_s = s + v;
+	return 0;
+}
+
 static int read_tests(struct test *tests)
 {
 	FILE *f = fopen("/tests/list", "r");
@@ -192,7 +223,7 @@ static int read_tests(struct test *tests)
 
 	if (!f)
 		return 0;
-	char buf[16];
+	char buf[16], tmo[32];
 	int scale = 1;
 
 	if (cmdline_get("cowguard.timeout_scale", buf, sizeof(buf)))
@@ -204,8 +235,8 @@ static int read_tests(struct test *tests)
 
 		if (line[0] == '#' || line[0] == '\n')
 			continue;
-		if (sscanf(line, "%63s %d %n", t->name, &t->timeout_s,
-			   &pos) != 2 || pos == 0)
+		if (sscanf(line, "%63s %31s %n", t->name, tmo, &pos) != 2 ||
+		    pos == 0 || parse_timeout(tmo, &t->timeout_s))
 			continue;
 		t->timeout_s *= scale;
 		snprintf(t->args, sizeof(t->args), "%s", line + pos);

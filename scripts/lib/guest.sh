@@ -47,6 +47,10 @@ do_boot() {
 	# DEBUG=1: DEBUG_PAGEALLOC and page_table_check are off unless asked
 	# for (an architecture without page_table_check ignores the word).
 	[ -z "$DEBUG" ] || cmdline="$cmdline debug_pagealloc=on page_table_check=on cowguard.timeout_scale=$DEBUG_SCALE"
+	# A run's own additions (scripts/soak): its parameters last, and
+	# its memory size after the description's -m, which QEMU lets win.
+	[ -z "$GUEST_CMDLINE" ] || cmdline="$cmdline $GUEST_CMDLINE"
+	mem_args=${GUEST_MEM_MB:+-m ${GUEST_MEM_MB}M}
 	disk_args=
 	if [ -n "$GUEST_DISK_MB" ]; then
 		# A fresh scratch disk per boot: the tests overwrite it. The
@@ -57,12 +61,12 @@ do_boot() {
 			die "cannot create $RUN/disk.img"
 		disk_args="-drive file=$RUN/disk.img,if=virtio,format=raw"
 	fi
-	printf '%s %s %s -nographic -monitor none -no-reboot -kernel %s -initrd %s -append "%s"\n' \
-		"$QEMU" "$QEMU_ARGS" "$disk_args" "$OBJ/$KERNEL_IMAGE" \
+	printf '%s %s %s %s -nographic -monitor none -no-reboot -kernel %s -initrd %s -append "%s"\n' \
+		"$QEMU" "$QEMU_ARGS" "$mem_args" "$disk_args" "$OBJ/$KERNEL_IMAGE" \
 		"$RUN/initramfs.cpio.gz" "$cmdline" >"$RUN/qemu.cmd"
 	stage boot "$QEMU (TCG), timeout ${QEMU_TIMEOUT}s, console $log"
 	# shellcheck disable=SC2086
-	$QEMU $QEMU_ARGS $disk_args -nographic -monitor none -no-reboot \
+	$QEMU $QEMU_ARGS $mem_args $disk_args -nographic -monitor none -no-reboot \
 		-kernel "$OBJ/$KERNEL_IMAGE" -initrd "$RUN/initramfs.cpio.gz" \
 		-append "$cmdline" </dev/null >"$log" 2>&1 &
 	QEMU_PID=$!

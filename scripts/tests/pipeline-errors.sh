@@ -36,7 +36,7 @@ mkdir -p "$tmp/linux-5.15" "$tmp/not-a-kernel"
 printf 'VERSION = 5\nPATCHLEVEL = 15\nSUBLEVEL = 90\n' >"$tmp/linux-5.15/Makefile"
 
 echo "TAP version 13"
-echo "1..11"
+echo "1..13"
 expect_error "unknown ARCH" "unknown ARCH 'vax'" \
 	env ARCH=vax "$TOP/scripts/cowguard" qemu
 expect_error "ARCH with a path in it" "bad ARCH" \
@@ -51,6 +51,10 @@ expect_error "KERNEL_SRC not a kernel" "not a Linux source tree" \
 	env KERNEL_SRC="$tmp/not-a-kernel" "$TOP/scripts/cowguard" qemu
 expect_error "KERNEL_SRC not 6.1" "is Linux 5.15.90, not 6.1.y" \
 	env KERNEL_SRC="$tmp/linux-5.15" "$TOP/scripts/cowguard" qemu
+expect_error "bad GUEST_MEM_MB" "bad GUEST_MEM_MB '256M'" \
+	env GUEST_MEM_MB=256M "$TOP/scripts/cowguard" qemu
+expect_error "GUEST_CMDLINE with a shell character" "bad GUEST_CMDLINE" \
+	env GUEST_CMDLINE='A=1;reboot' "$TOP/scripts/cowguard" qemu
 
 # A patch that does not apply: a copy of the tools with a series of one
 # broken patch, on the real build directory. Names the patch, shows the
