@@ -749,6 +749,21 @@ static int load_module(void)
 	return ret;
 }
 
+/* One load of the module, counted; after a failure, wait retry_ms. */
+static bool reload(struct stats *st, unsigned int retry_ms)
+{
+	int ret = load_module();
+
+	if (!ret) {
+		INC(st->reloads);
+		return true;
+	}
+	INC(st->reload_fails);
+	st->reload_errno = -ret;
+	spin_ms(retry_ms);
+	return false;
+}
+
 /* Unloads whenever nothing holds the module; loads it right back. */
 static int unloader_fn(struct run *run)
 {
@@ -756,7 +771,7 @@ static int unloader_fn(struct run *run)
 	uint64_t seed = getpid() * 0x9e3779b97f4a7c15ULL;
 	struct worker w = { .run = run, .rnd = seed | 1 };
 	bool loaded = true;
-	int tries, ret;
+	int tries;
 
 	while (!stopping(run)) {
 		if (loaded) {
@@ -780,27 +795,11 @@ static int unloader_fn(struct run *run)
 				continue;
 			}
 		}
-		ret = load_module();
-		if (!ret) {
-			INC(st->reloads);
-			loaded = true;
-		} else {
-			INC(st->reload_fails);
-			st->reload_errno = -ret;
-			spin_ms(1);
-		}
+		loaded = reload(st, 1);
 	}
-	for (tries = 0; !loaded && tries < 100; tries++) {
-		ret = load_module();
-		if (!ret) {
-			INC(st->reloads);
-			loaded = true;
-		} else {
-			INC(st->reload_fails);
-			st->reload_errno = -ret;
-			spin_ms(10);
-		}
-	}
+	/* The run is over: the module must be back for what follows. */
+	for (tries = 0; !loaded && tries < 100; tries++)
+		loaded = reload(st, 10);
 	return loaded ? 0 : 1;
 }
 
