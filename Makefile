@@ -26,7 +26,9 @@
 #   make lint    configs load, selftests/expected well formed and
 #                Documentation/expected.rst current, patches/series
 #                consistency, applies to the pristine base,
-#                checkpatch.pl --strict on every patch
+#                checkpatch.pl --strict on every patch; the drafts of
+#                patches/pending/ apply with git am on top of the
+#                series and are checkpatch --strict clean
 #   make docs    regenerate Documentation/expected.rst from selftests/expected
 #   make clean   remove build/ (ccache keeps compiled objects)
 #
