@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 
 #include "kselftest_harness.h"
+#include "race_bounds.h"
 
 #define PM_SOFT_DIRTY	(1ULL << 55)
 #define PM_PRESENT	(1ULL << 63)
@@ -117,60 +118,6 @@ static inline double seconds_since(const struct timespec *t0)
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (t.tv_sec - t0->tv_sec) + (t.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
-/*
- * The bounds of a race: each context runs up to ROUNDS rounds or SECONDS
- * seconds over its region, the constants of its program. A run that wants
- * more (scripts/soak through selftests/soak.c) sets them in the
- * environment:
- *
- *   COWGUARD_RACE_ROUNDS   rounds per context
- *   COWGUARD_RACE_SECONDS  seconds per context, at most RACE_MAX_SECONDS
- *                          (the harness timeouts are sized for it)
- *   COWGUARD_RACE_DEADLINE the CLOCK_MONOTONIC second no context runs
- *                          beyond (race_seconds())
- *   COWGUARD_RACE_PAGES    pages of the region the context works on
- *
- * Unset or unusable values leave the program's own.
- */
-#define RACE_MAX_SECONDS	300
-
-static inline unsigned long race_bound(const char *name, unsigned long def,
-				       unsigned long max)
-{
-	const char *s = getenv(name);
-	char *end;
-	unsigned long v;
-
-	if (!s || !*s)
-		return def;
-	v = strtoul(s, &end, 10);
-	if (*end || v == 0 || v > max)
-		return def;
-	return v;
-}
-
-/*
- * A context's seconds: COWGUARD_RACE_SECONDS (or def), and never beyond
- * COWGUARD_RACE_DEADLINE, a CLOCK_MONOTONIC second at which the run that
- * set it (make soak) ends, whatever context is running then.
- */
-static inline unsigned long race_seconds(unsigned long def)
-{
-	unsigned long s = race_bound("COWGUARD_RACE_SECONDS", def,
-				     RACE_MAX_SECONDS);
-	const char *d = getenv("COWGUARD_RACE_DEADLINE");
-	struct timespec now;
-	long left;
-
-	if (!d || !*d)
-		return s;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	left = strtol(d, NULL, 10) - now.tv_sec;
-	if (left < 1)
-		left = 1;
-	return (unsigned long)left < s ? (unsigned long)left : s;
 }
 
 /*

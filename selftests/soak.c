@@ -60,10 +60,11 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include "race_bounds.h"
+
 #define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
 #define DEFAULT_SECONDS		60
 #define DEFAULT_ROUNDS		"10000"
-#define RACE_MAX_SECONDS	300	/* cowguard_test.h: what a context takes */
 
 #define HOG_EXTRA_MB		64	/* beyond MemAvailable, at most */
 #define ODIRECT_DISK		"/dev/vda"

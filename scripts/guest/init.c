@@ -192,9 +192,11 @@ static int load_module(const char *path)
  * plus the seconds in the environment variable VAR (none: 0). The kernel
  * hands init every "NAME=value" command line parameter without a dot as
  * its environment: a run sizes a test's timeout from the bound it gives
- * the test (COWGUARD_SOAK_SECONDS, scripts/soak). Returns 0, or -1 on a bad field.
+ * the test (COWGUARD_SOAK_SECONDS, scripts/soak). Only <seconds> is
+ * multiplied by cowguard.timeout_scale: VAR is a wall-clock duration the
+ * test keeps to on any kernel. Returns 0, or -1 on a bad field.
  */
-static int parse_timeout(const char *field, int *timeout_s)
+static int parse_timeout(const char *field, int scale, int *timeout_s)
 {
 	const char *var;
 	char *end;
@@ -211,7 +213,7 @@ static int parse_timeout(const char *field, int *timeout_s)
 	} else if (*end) {
 		return -1;
 	}
-	*timeout_s = s + v;
+	*timeout_s = s * scale + v;
 	return 0;
 }
 
@@ -236,9 +238,8 @@ static int read_tests(struct test *tests)
 		if (line[0] == '#' || line[0] == '\n')
 			continue;
 		if (sscanf(line, "%63s %31s %n", t->name, tmo, &pos) != 2 ||
-		    pos == 0 || parse_timeout(tmo, &t->timeout_s))
+		    pos == 0 || parse_timeout(tmo, scale, &t->timeout_s))
 			continue;
-		t->timeout_s *= scale;
 		snprintf(t->args, sizeof(t->args), "%s", line + pos);
 		for (tok = strtok_r(t->args, " \t\n", &save);
 		     tok && argc < MAX_ARGS;
