@@ -93,9 +93,50 @@ do_boot() {
 		sleep 1
 	done
 	stop_qemu
-	stage tests "guest ran for $(($(date +%s) - start))s"
+	end=$(date +%s)
+	write_run_env "$start" "$end"
+	stage tests "guest ran for $((end - start))s"
+}
+
+# What the run was, for scripts/results-export: run.env in the run
+# directory, read through run_env() (scripts/lib/run.sh). The hashes are
+# KCIDB's: a patchset's is the sha256 over the sha256 lines of its
+# patches in order, "" for none.
+write_run_env() {
+	patch_list=$(series_patches "$PATCHES")
+	patchset_hash=
+	if [ -n "$patch_list" ]; then
+		patchset_hash=$(printf '%s\n' "$patch_list" |
+			sed "s|^|$TOP/patches/|" | tr '\n' '\0' |
+			xargs -0 sha256sum | cut -c-64 | sha256sum | cut -c-64)
+	fi
+	{
+		printf 'ARCH=%s\n' "$ARCH"
+		printf 'KERNEL_ARCH=%s\n' "$KERNEL_ARCH"
+		printf 'PATCHES=%s\n' "$PATCHES"
+		printf 'DEBUG=%s\n' "${DEBUG:-0}"
+		printf 'SUITE=%s\n' "${SUITE:-}"
+		printf 'KERNEL_VERSION=%s\n' "$(tree_version "$TREE")"
+		printf 'BASE=%s\n' "$BASE_DESC"
+		printf 'BASE_ID=%s\n' "$BASE_ID"
+		printf '%s\n' "$patch_list" | sed -n "s|^..*|PATCH_FILE=$TOP/patches/&|p"
+		printf 'PATCHSET_HASH=%s\n' "$patchset_hash"
+		printf 'CONFIG=%s\n' "$OBJ/.config"
+		printf 'CONFIG_SHA256=%s\n' "$(sha256sum <"$OBJ/.config" | cut -c-64)"
+		sed -n 's/^CONFIG_CC_VERSION_TEXT="\(.*\)"$/COMPILER=\1/p' "$OBJ/.config"
+		printf 'IMAGE=%s\n' "$OBJ/$KERNEL_IMAGE"
+		printf 'QEMU_COMMAND=%s\n' "$(cat "$RUN/qemu.cmd")"
+		printf 'BOOT_START=%s\n' "$(date -u -d "@$1" +%Y-%m-%dT%H:%M:%S+00:00)"
+		printf 'BOOT_SECONDS=%s\n' "$(($2 - $1))"
+	} >"$RUN/run.env"
 }
 
 do_results() {
 	"$TOP/scripts/parse-console" "$ARCH" "$RUN/console.log" "$RUN"
+}
+
+# results.json (KCIDB) and results.xml (JUnit) next to results.txt,
+# validated against their schemas.
+do_export() {
+	"$TOP/scripts/results-export" "$RUN/results" "$RUN"
 }

@@ -7,6 +7,10 @@
 #   console.log   the guest's console
 #   results.txt   "STATUS  case[  (reason)]" per case (scripts/parse-console)
 #   results.tap   the same as TAP
+#   run.env       what the run was: "NAME=value" lines (write_run_env in
+#                 scripts/lib/guest.sh); PATCH_FILE repeats, in order
+#   results.json  the run in KCIDB's format, results.xml in JUnit's
+#                 (scripts/results-export)
 
 # run_dir ARCH PATCHES [SUITE]: DEBUG=1 in the environment (the debug
 # kernels) adds "-debug".
@@ -19,4 +23,10 @@ run_dir() {
 run_counter() {
 	tr -d '\r' <"$1/console.log" 2>/dev/null |
 		sed -n "s/^# counter $2 \([0-9]*\)\$/\1/p" | tail -n 1
+}
+
+# run_env DIR NAME: the value of NAME in DIR/run.env, one line per
+# occurrence (PATCH_FILE), nothing when absent.
+run_env() {
+	sed -n "s/^$2=//p" "$1/run.env" 2>/dev/null
 }

@@ -10,7 +10,8 @@
 # --- deps -----------------------------------------------------------------
 
 HOST_PACKAGES="make gcc libc6-dev flex bison bc perl libelf-dev libssl-dev
-	ccache cpio gzip xz-utils git kmod sparse rsync"
+	ccache cpio gzip xz-utils git kmod sparse rsync python3-jsonschema
+	libxml2-utils"
 
 missing_packages() {
 	pkgs="$HOST_PACKAGES $DEB_PACKAGES"
@@ -79,6 +80,9 @@ do_base() {
 		id="tarball $(stat -c '%s %Y' "$TARBALL")"
 		desc="Debian linux-source-6.1"
 	fi
+	# For the run's record (write_run_env in guest.sh).
+	BASE_DESC=$desc
+	BASE_ID=$id
 
 	if [ "$(cat "$BASE.id" 2>/dev/null)" = "$id" ] &&
 	   git -C "$BASE" rev-parse -q --verify cowguard-base >/dev/null 2>&1; then
