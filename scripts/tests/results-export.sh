@@ -12,6 +12,14 @@ trap 'rm -rf "$tmp"' EXIT
 n=0
 fail=0
 
+# The host packages (python3-jsonschema, libxml2-utils) on a fresh machine:
+# this runs before any pipeline run of make check.
+"$here/../cowguard" deps >"$tmp/deps.log" 2>&1 || {
+	cat "$tmp/deps.log" >&2
+	echo "results-export: cannot install the host packages" >&2
+	exit 1
+}
+
 ok() {
 	n=$((n + 1))
 	if [ "$1" -eq 0 ]; then
