@@ -36,9 +36,8 @@
  *                  (every kernel but DEBUG=1's).
  *
  * Every kernel splat fails the run (the pipeline checks the console).
- * Threads only make system calls (see test_thread_start()); they share
- * errno, so the workers judge calls by their return value alone: the
- * exact errnos are cowguard_hooks' job.
+ * The workers judge calls by their return value alone: the exact errnos
+ * are cowguard_hooks' job.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -148,7 +147,7 @@ struct worker {
 	struct test_thread thread;
 };
 
-/* --- helpers that only make system calls -------------------------------- */
+/* --- the workers' helpers ---------------------------------------------- */
 
 static uint64_t rnd(struct worker *w)
 {

@@ -8,6 +8,7 @@
 #define COWGUARD_TEST_H
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -56,59 +57,42 @@ static inline void pin_to_one_cpu(void)
 }
 
 /*
- * Threads without glibc's pthreads: the 32-bit guests' kernels have no
- * CONFIG_COMPAT_32BIT_TIME, so the futex system call glibc's i386 and arm
- * pthread_join() use does not exist there. A task made by clone(CLONE_VM)
- * shares the address space, which is all the race tests need, and is
- * joined with waitpid(). It shares the caller's TLS too (errno): its
- * function must only make system calls, never use stdio or malloc.
+ * A thread that runs fn(arg) and returns its int: the race tests' writers
+ * and stressors. glibc's pthreads, which every guest runs
+ * (CONFIG_COMPAT_32BIT_TIME in configs/common.config gives 32-bit glibc
+ * its futex; libc_threads checks it).
  */
-#define TEST_THREAD_STACK	(256UL << 10)
-
 struct test_thread {
-	pid_t pid;
-	void *stack;
+	pthread_t tid;
 	int (*fn)(void *);
 	void *arg;
+	int ret;
 };
 
-static inline int test_thread_main(void *data)
+static inline void *test_thread_main(void *data)
 {
 	struct test_thread *t = data;
 
-	/* Never outlive the test, whatever ends it. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	return t->fn(t->arg);
+	t->ret = t->fn(t->arg);
+	return NULL;
 }
 
+/* 0, or -1 when no thread could be made. */
 static inline int test_thread_start(struct test_thread *t, int (*fn)(void *),
 				    void *arg)
 {
 	t->fn = fn;
 	t->arg = arg;
-	t->stack = mmap(NULL, TEST_THREAD_STACK, PROT_READ | PROT_WRITE,
-			MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-	if (t->stack == MAP_FAILED)
-		return -1;
-	t->pid = clone(test_thread_main, (char *)t->stack + TEST_THREAD_STACK,
-		       CLONE_VM | CLONE_FS | CLONE_FILES | SIGCHLD, t);
-	if (t->pid < 0) {
-		munmap(t->stack, TEST_THREAD_STACK);
-		return -1;
-	}
-	return 0;
+	t->ret = -1;
+	return pthread_create(&t->tid, NULL, test_thread_main, t) ? -1 : 0;
 }
 
-/* Waits for the thread to return; its exit status, or -1. */
+/* Waits for the thread to return; what its function returned, or -1. */
 static inline int test_thread_join(struct test_thread *t)
 {
-	int status;
-	pid_t got = waitpid(t->pid, &status, 0);
-
-	munmap(t->stack, TEST_THREAD_STACK);
-	if (got != t->pid || !WIFEXITED(status))
+	if (pthread_join(t->tid, NULL))
 		return -1;
-	return WEXITSTATUS(status);
+	return t->ret;
 }
 
 /* Seconds since *t0, a CLOCK_MONOTONIC reading: the races' time bound. */

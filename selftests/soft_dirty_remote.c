@@ -127,7 +127,7 @@ static void wait_for(FIXTURE_DATA(soft_dirty_remote) *self, atomic_bool *go)
 		usleep(1000);
 }
 
-/* The writer thread: only system calls (see test_thread_start()). */
+/* The writer thread. */
 static int remote_writer(void *arg)
 {
 	FIXTURE_DATA(soft_dirty_remote) *self = arg;
