@@ -48,12 +48,15 @@
  * One line of /tests/list: "<name> <timeout> [<program> [<arg>...]]".
  * Without a program, the binary is /tests/<name>. The timeout may add an
  * environment variable's seconds: "<timeout>+<VAR>" (parse_timeout()).
+ * "<name> skip <reason>" is a test this guest must not run (the host's
+ * scripts/expect skips): a SKIP with that reason.
  */
 struct test {
 	char name[64];
 	int timeout_s;
 	char args[192];			/* storage for argv's strings */
 	char *argv[MAX_ARGS + 1];
+	const char *skip;		/* the reason, in args */
 };
 
 static char cmdline[4096];
@@ -238,9 +241,18 @@ static int read_tests(struct test *tests)
 		if (line[0] == '#' || line[0] == '\n')
 			continue;
 		if (sscanf(line, "%63s %31s %n", t->name, tmo, &pos) != 2 ||
-		    pos == 0 || parse_timeout(tmo, scale, &t->timeout_s))
+		    pos == 0)
 			continue;
 		snprintf(t->args, sizeof(t->args), "%s", line + pos);
+		t->skip = NULL;
+		if (!strcmp(tmo, "skip")) {
+			t->args[strcspn(t->args, "\n")] = '\0';
+			t->skip = t->args;
+			n++;
+			continue;
+		}
+		if (parse_timeout(tmo, scale, &t->timeout_s))
+			continue;
 		for (tok = strtok_r(t->args, " \t\n", &save);
 		     tok && argc < MAX_ARGS;
 		     tok = strtok_r(NULL, " \t\n", &save))
@@ -454,6 +466,11 @@ int main(void)
 		double start = now();
 		int ok;
 
+		if (tests[t].skip) {
+			say("ok %d %s # SKIP %s\n", ++i, tests[t].name,
+			    tests[t].skip);
+			continue;
+		}
 		say("# selftest: %s (timeout %ds)\n", tests[t].name,
 		    tests[t].timeout_s);
 		sep = run_test(&tests[t], &ok, why, sizeof(why));
