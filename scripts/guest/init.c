@@ -274,8 +274,63 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* Copy complete lines from fd to the console, indented one KTAP level. */
-static void relay(int fd, char *buf, size_t *len, int flush)
+/* What relay_line() knows of the selftest whose output it relays. */
+struct relay {
+	const char *test;	/* its name in /tests/list */
+	char run_name[128];	/* the harness's case since its last "#  RUN" */
+};
+
+/*
+ * One line of a selftest's output, indented one KTAP level, with every
+ * result line naming its case in full: the console is where cases get
+ * their names, and every reader (parse-console, a LAVA monitor, which
+ * sees one line at a time) takes them from there.
+ *
+ * The kselftest harness names a case on its "#  RUN" line and on its
+ * result line, except a skipped one's ("ok 3 # SKIP no THP"): that line
+ * gets the RUN line's name. The cases of a program without the harness
+ * are named after the selftest: "<test>: <description>", or
+ * "<test>: case <number>" where the line has no description.
+ */
+static void relay_line(const char *line, struct relay *r)
+{
+	int num, desc = 0, end, neg = !strncmp(line, "not ok ", 7);
+	const char *res = line + 4 * neg, *rest;
+
+	if (!strncmp(line, "#  RUN ", 7)) {
+		const char *name = line + 7 + strspn(line + 7, " ");
+
+		snprintf(r->run_name, sizeof(r->run_name), "%.*s",
+			 (int)strcspn(name, " "), name);
+		say("    %s\n", line);
+		return;
+	}
+	if (strncmp(res, "ok ", 3) || sscanf(res, "ok %d %n", &num, &desc) != 1 ||
+	    !desc) {
+		say("    %s\n", line);
+		return;
+	}
+	/* The description ends where a "# <directive>" begins. */
+	end = desc + strcspn(res + desc, "#");
+	while (end > desc && res[end - 1] == ' ')
+		end--;
+	rest = res + end + strspn(res + end, " ");
+	if (r->run_name[0] && end > desc)
+		say("    %s\n", line);
+	else if (r->run_name[0])
+		say("    %.*sok %d %s%s%s\n", 4 * neg, line, num, r->run_name,
+		    *rest ? " " : "", rest);
+	else if (end > desc)
+		say("    %.*sok %d %s: %s\n", 4 * neg, line, num, r->test,
+		    res + desc);
+	else
+		say("    %.*sok %d %s: case %d%s%s\n", 4 * neg, line, num,
+		    r->test, num, *rest ? " " : "", rest);
+	r->run_name[0] = '\0';
+}
+
+/* Copy complete lines from fd to the console (relay_line()). */
+static void relay(int fd, char *buf, size_t *len, int flush, struct relay *r)
 {
 	ssize_t n = read(fd, buf + *len, LINE_MAX_LEN - 1 - *len);
 	char *start = buf, *nl;
@@ -285,14 +340,14 @@ static void relay(int fd, char *buf, size_t *len, int flush)
 	buf[*len] = '\0';
 	while ((nl = strchr(start, '\n'))) {
 		*nl = '\0';
-		say("    %s\n", start);
+		relay_line(start, r);
 		start = nl + 1;
 	}
 	*len -= start - buf;
 	memmove(buf, start, *len);
 	if (*len && (flush || *len == LINE_MAX_LEN - 1)) {
 		buf[*len] = '\0';
-		say("    %s\n", buf);
+		relay_line(buf, r);
 		*len = 0;
 	}
 }
@@ -305,6 +360,7 @@ static const char *run_test(const struct test *t, int *ok, char *why,
 			    size_t whylen)
 {
 	char path[128], buf[LINE_MAX_LEN];
+	struct relay rel = { .test = t->name };
 	double deadline = now() + t->timeout_s;
 	size_t len = 0;
 	int pfd[2], status = 0, timed_out = 0;
@@ -353,14 +409,14 @@ static const char *run_test(const struct test *t, int *ok, char *why,
 		if (r <= 0)
 			continue;
 		if (p.revents & POLLIN) {
-			relay(pfd[0], buf, &len, 0);
+			relay(pfd[0], buf, &len, 0, &rel);
 			continue;
 		}
 		break;	/* POLLHUP: every writer is gone */
 	}
 	if (timed_out)
 		kill(-pid, SIGKILL);
-	relay(pfd[0], buf, &len, 1);
+	relay(pfd[0], buf, &len, 1, &rel);
 	close(pfd[0]);
 	/* Reap the leader; stray members of its group were killed above. */
 	waitpid(pid, &status, 0);
