@@ -19,6 +19,13 @@
 #                at 10^4 rounds per context in a small guest under memory
 #                pressure, O_DIRECT checksums, fork storms and swapoff/swapon
 #                cycles; per scenario iterations and corruptions
+#   make lava    [ARCH=x86_64|<name>|all] [PATCHES=all|none,all|...] [LAVA_URL=]
+#                build as make qemu does and write a LAVA job per variant
+#                and level, with its artifacts, in build/lava/
+#                (Documentation/lava.rst)
+#   make lava-check  make lava for x86_64, then run the job with LAVA's
+#                own lava-run here; LAVA's per-case results must equal the
+#                console's and the run be as selftests/expected says
 #   make compile-matrix  build mm/ and the swap PTE marker check for every
 #                configs/*.conf (booted or compile-only) with the series
 #   make boot-matrix  boot every configs/*.conf with a QEMU, unpatched and
@@ -37,7 +44,7 @@
 
 ARCH ?= x86_64
 PATCHES ?= all
-export ARCH PATCHES KERNEL_SRC BUILD_DIR JOBS QEMU_TIMEOUT CHECK_ONLY DEBUG DEBUG_SCALE DURATION
+export ARCH PATCHES KERNEL_SRC BUILD_DIR JOBS QEMU_TIMEOUT CHECK_ONLY DEBUG DEBUG_SCALE DURATION LAVA_URL
 
 qemu:
 	@scripts/cowguard qemu
@@ -61,6 +68,12 @@ boot-matrix:
 mutants:
 	@scripts/mutants
 
+lava:
+	@scripts/lava
+
+lava-check:
+	@ARCH=x86_64 LAVA_RUN=1 scripts/lava
+
 bench:
 	@scripts/bench
 
@@ -76,4 +89,4 @@ clean:
 help:
 	@sed -n '/^#   make/,/^#$$/p' Makefile | sed 's/^# \{0,1\}//'
 
-.PHONY: qemu check check-full lint docs compile-matrix boot-matrix mutants bench soak clean help
+.PHONY: qemu check check-full lint docs compile-matrix boot-matrix mutants lava lava-check bench soak clean help

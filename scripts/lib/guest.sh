@@ -38,28 +38,45 @@ do_initramfs() {
 
 # --- boot -----------------------------------------------------------------
 
-do_boot() {
-	log=$RUN/console.log
-	rm -f "$log" "$RUN/results.tap" "$RUN/results.txt"
+# The guest's kernel command line.
+guest_cmdline() {
 	# An oops on an SMP guest often leaves a lock held and the guest hung
 	# until the timeout: panic and reboot at once instead.
 	cmdline="console=$CONSOLE panic=-1 oops=panic cowguard.shutdown=$SHUTDOWN $KERNEL_CMDLINE"
 	# DEBUG=1: DEBUG_PAGEALLOC and page_table_check are off unless asked
 	# for (an architecture without page_table_check ignores the word).
 	[ -z "$DEBUG" ] || cmdline="$cmdline debug_pagealloc=on page_table_check=on cowguard.timeout_scale=$DEBUG_SCALE"
-	# A run's own additions (scripts/soak): its parameters last, and
-	# its memory size after the description's -m, which QEMU lets win.
+	# A run's own additions (scripts/soak): its parameters last.
 	[ -z "$GUEST_CMDLINE" ] || cmdline="$cmdline $GUEST_CMDLINE"
+	printf '%s\n' "$cmdline"
+}
+
+# scratch_disk FILE: a fresh scratch disk of GUEST_DISK_MB; one per boot,
+# the tests overwrite it. The magic is what lets selftests/odirect_race
+# write to it.
+scratch_disk() {
+	rm -f "$1"
+	{ printf 'cowguard scratch disk\n' >"$1" &&
+		truncate -s "${GUEST_DISK_MB}M" "$1"; } ||
+		die "cannot create $1"
+}
+
+# scratch_disk_args FILE: how QEMU attaches the scratch disk, virtio-blk
+# on whatever transport the machine has (PCI or virtio-mmio).
+scratch_disk_args() {
+	printf '%s\n' "-drive file=$1,if=virtio,format=raw"
+}
+
+do_boot() {
+	log=$RUN/console.log
+	rm -f "$log" "$RUN/results.tap" "$RUN/results.txt"
+	cmdline=$(guest_cmdline)
+	# A run's memory size after the description's -m, which QEMU lets win.
 	mem_args=${GUEST_MEM_MB:+-m ${GUEST_MEM_MB}M}
 	disk_args=
 	if [ -n "$GUEST_DISK_MB" ]; then
-		# A fresh scratch disk per boot: the tests overwrite it. The
-		# magic is what lets selftests/odirect_race write to it.
-		rm -f "$RUN/disk.img"
-		{ printf 'cowguard scratch disk\n' >"$RUN/disk.img" &&
-			truncate -s "${GUEST_DISK_MB}M" "$RUN/disk.img"; } ||
-			die "cannot create $RUN/disk.img"
-		disk_args="-drive file=$RUN/disk.img,if=virtio,format=raw"
+		scratch_disk "$RUN/disk.img"
+		disk_args=$(scratch_disk_args "$RUN/disk.img")
 	fi
 	printf '%s %s %s %s -nographic -monitor none -no-reboot -kernel %s -initrd %s -append "%s"\n' \
 		"$QEMU" "$QEMU_ARGS" "$mem_args" "$disk_args" "$OBJ/$KERNEL_IMAGE" \
@@ -99,17 +116,9 @@ do_boot() {
 }
 
 # What the run was, for scripts/results-export: run.env in the run
-# directory, read through run_env() (scripts/lib/run.sh). The hashes are
-# KCIDB's: a patchset's is the sha256 over the sha256 lines of its
-# patches in order, "" for none.
+# directory, read through run_env() (scripts/lib/run.sh).
 write_run_env() {
 	patch_list=$(series_patches "$PATCHES")
-	patchset_hash=
-	if [ -n "$patch_list" ]; then
-		patchset_hash=$(printf '%s\n' "$patch_list" |
-			sed "s|^|$TOP/patches/|" | tr '\n' '\0' |
-			xargs -0 sha256sum | cut -c-64 | sha256sum | cut -c-64)
-	fi
 	{
 		printf 'ARCH=%s\n' "$ARCH"
 		printf 'KERNEL_ARCH=%s\n' "$KERNEL_ARCH"
@@ -120,7 +129,7 @@ write_run_env() {
 		printf 'BASE=%s\n' "$BASE_DESC"
 		printf 'BASE_ID=%s\n' "$BASE_ID"
 		printf '%s\n' "$patch_list" | sed -n "s|^..*|PATCH_FILE=$TOP/patches/&|p"
-		printf 'PATCHSET_HASH=%s\n' "$patchset_hash"
+		printf 'PATCHSET_HASH=%s\n' "$(series_patchset_hash "$PATCHES")"
 		printf 'CONFIG=%s\n' "$OBJ/.config"
 		printf 'CONFIG_SHA256=%s\n' "$(sha256sum <"$OBJ/.config" | cut -c-64)"
 		sed -n 's/^CONFIG_CC_VERSION_TEXT="\(.*\)"$/COMPILER=\1/p' "$OBJ/.config"

@@ -65,6 +65,16 @@ series_patches() {
 	esac | sed -e 's/#.*//' -e '/^[[:space:]]*$/d'
 }
 
+# series_patchset_hash LEVEL: KCIDB's hash of the level's patches, the
+# sha256 over the sha256 lines of its patch files in order; nothing for
+# none.
+series_patchset_hash() {
+	_list=$(series_patches "$1")
+	[ -n "$_list" ] || return 0
+	printf '%s\n' "$_list" | sed "s|^|$SERIES_TOP/patches/|" | tr '\n' '\0' |
+		xargs -0 sha256sum | cut -c-64 | sha256sum | cut -c-64
+}
+
 # series_patch_target FILE: "module" when the patch changes cowguard.ko's
 # module/ only (a mutant of the module: applied to the module's copy, not
 # to the kernel tree), "kernel" when it changes no file there; a patch

@@ -11,7 +11,7 @@
 
 HOST_PACKAGES="make gcc libc6-dev flex bison bc perl libelf-dev libssl-dev
 	ccache cpio gzip xz-utils git kmod sparse rsync python3-jsonschema
-	libxml2-utils"
+	libxml2-utils lava-common"
 
 missing_packages() {
 	pkgs="$HOST_PACKAGES $DEB_PACKAGES"
