@@ -36,9 +36,11 @@ do_deps() {
 	stage deps "installing $missing"
 	mkdir -p "$BUILD"
 	log=$BUILD/apt.log
-	if ! { apt-get update -qq &&
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-			--no-install-recommends $missing; } >"$log" 2>&1; then
+	# Another apt-get (a second run, unattended-upgrades) may hold dpkg's
+	# lock for a while: wait for it rather than fail the run.
+	if ! { apt-get -o DPkg::Lock::Timeout=900 update -qq &&
+		DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 \
+			install -y -qq --no-install-recommends $missing; } >"$log" 2>&1; then
 		tail -n 5 "$log" | sed 's/^/    /' >&2
 		die "apt-get install failed for: $missing (log: $log)"
 	fi
