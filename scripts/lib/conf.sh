@@ -21,6 +21,9 @@
 #   COMPILE_TARGETS what the compile matrix builds (default: mm/ and the
 #                   architecture's mm/)
 #   SELFTEST_LISTS  selftests/*.list the guest runs
+#   GUEST_CFLAGS    extra compiler and linker flags for the guest's static
+#                   programs (the selftests and the init): a cross
+#                   toolchain's workaround
 #   GUEST_CAPS      what the guest can do, for selftests/expected: thp,
 #                   disk, soft_dirty, uffd_wp, numa, ksm
 #   GUEST_DISK_MB   size of the scratch disk, where GUEST_CAPS has disk
@@ -29,7 +32,8 @@
 
 CONF_KEYS='KERNEL_ARCH CROSS_COMPILE LLVM KERNEL_IMAGE DEB_PACKAGES QEMU
 QEMU_ARGS CONSOLE KERNEL_CMDLINE SHUTDOWN BOOT_TIMEOUT KCONFIG KCONFIG_BASE
-KCONFIG_DEBUG COMPILE_TARGETS SELFTEST_LISTS GUEST_CAPS GUEST_DISK_MB BASE_MARKER'
+KCONFIG_DEBUG COMPILE_TARGETS SELFTEST_LISTS GUEST_CFLAGS GUEST_CAPS GUEST_DISK_MB
+BASE_MARKER'
 CONF_CAPS='thp disk soft_dirty uffd_wp numa ksm'
 
 # conf_names: every description, sorted.
@@ -84,6 +88,7 @@ conf_load() {
 	KERNEL_ARCH= CROSS_COMPILE= LLVM= KERNEL_IMAGE= DEB_PACKAGES= QEMU=
 	QEMU_ARGS= CONSOLE= KERNEL_CMDLINE= SHUTDOWN=poweroff BOOT_TIMEOUT=300
 	KCONFIG= KCONFIG_BASE= KCONFIG_DEBUG= COMPILE_TARGETS= SELFTEST_LISTS=tests.list
+	GUEST_CFLAGS=
 	GUEST_CAPS= GUEST_DISK_MB= BASE_MARKER=no
 	# A description may include another: . "$TOP/configs/<name>.conf".
 	TOP=$CONF_TOP

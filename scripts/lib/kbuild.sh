@@ -109,15 +109,16 @@ do_build() {
 	stage build "selftests and init ($ARCH, static)"
 	logged "$OBJ/selftests.log" make -C "$TOP/selftests" KSRC="$TREE" \
 		OUT="$OBJ/selftests" CROSS_COMPILE="$CROSS_COMPILE" \
-		LISTS="$SELFTEST_LISTS"
+		LISTS="$SELFTEST_LISTS" GUEST_CFLAGS="$GUEST_CFLAGS"
 	# What this guest cannot run is a SKIP with the reason from
 	# selftests/expected, not a failure of a program that cannot tell.
 	"$TOP/scripts/expect" skips "$ARCH" "$PATCHES" \
 		<"$OBJ/selftests/list" >"$OBJ/selftests/list.new" ||
 		die "scripts/expect skips failed for $ARCH PATCHES=$PATCHES"
 	mv "$OBJ/selftests/list.new" "$OBJ/selftests/list"
+	# shellcheck disable=SC2086
 	logged "$OBJ/selftests.log" "${CROSS_COMPILE}gcc" -O2 -Wall -static \
-		-o "$OBJ/cowguard-init" "$TOP/scripts/guest/init.c"
+		$GUEST_CFLAGS -o "$OBJ/cowguard-init" "$TOP/scripts/guest/init.c"
 }
 
 # A copy keeps kbuild's output out of the source checkout.
