@@ -25,7 +25,8 @@
 #                   programs (the selftests and the init): a cross
 #                   toolchain's workaround
 #   GUEST_CAPS      what the guest can do, for selftests/expected: thp,
-#                   disk, soft_dirty, uffd_wp, numa, ksm
+#                   disk, soft_dirty, uffd_wp, numa, ksm, va64 (a 64-bit
+#                   user address space)
 #   GUEST_DISK_MB   size of the scratch disk, where GUEST_CAPS has disk
 #   BASE_MARKER     yes when 6.1 itself has the swap PTE exclusive marker
 #                   on this architecture (default no)
@@ -34,7 +35,7 @@ CONF_KEYS='KERNEL_ARCH CROSS_COMPILE LLVM KERNEL_IMAGE DEB_PACKAGES QEMU
 QEMU_ARGS CONSOLE KERNEL_CMDLINE SHUTDOWN BOOT_TIMEOUT KCONFIG KCONFIG_BASE
 KCONFIG_DEBUG COMPILE_TARGETS SELFTEST_LISTS GUEST_CFLAGS GUEST_CAPS GUEST_DISK_MB
 BASE_MARKER'
-CONF_CAPS='thp disk soft_dirty uffd_wp numa ksm'
+CONF_CAPS='thp disk soft_dirty uffd_wp numa ksm va64'
 
 # conf_names: every description, sorted.
 conf_names() {
