@@ -13,8 +13,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$here/../..
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-n=0
-fail=0
+. "$here/tap.sh"
 
 die() {
 	echo "lava: $*" >&2
@@ -24,15 +23,6 @@ stage() { :; }
 . "$top/scripts/lib/guest.sh"
 . "$top/scripts/lib/lava.sh"
 
-ok() {
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $n $2"
-	else
-		fail=$((fail + 1))
-		echo "not ok $n $2"
-	fi
-}
 
 # The host packages (lava-common, with python3-yaml) on a fresh machine.
 "$top/scripts/cowguard" deps >"$tmp/deps.log" 2>&1 || {

@@ -9,8 +9,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 export_=$here/../results-export
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-n=0
-fail=0
+. "$here/tap.sh"
 
 # The host packages (python3-jsonschema, libxml2-utils) on a fresh machine:
 # this runs before any pipeline run of make check.
@@ -20,15 +19,6 @@ fail=0
 	exit 1
 }
 
-ok() {
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $n $2"
-	else
-		fail=$((fail + 1))
-		echo "not ok $n $2"
-	fi
-}
 
 # run LOG PATCHES: a run directory from a recorded console, with a run.env
 # as the boot writes it (two patch files for PATCHES=all).
