@@ -28,8 +28,9 @@
 #                console's and the run be as selftests/expected says
 #   make compile-matrix  build mm/ and the swap PTE marker check for every
 #                configs/*.conf (booted or compile-only) with the series
-#   make boot-matrix  boot every configs/*.conf with a QEMU, unpatched and
-#                patched, with all selftests; one README row per variant
+#   make boot-matrix  boot every configs/*.conf with a QEMU or a
+#                BOOT_COMMAND, unpatched and patched, with all selftests;
+#                one README row per variant
 #   make lint    configs load, selftests/expected well formed and
 #                Documentation/expected.rst current, patches/series
 #                consistency, applies to the pristine base,

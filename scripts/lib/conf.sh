@@ -8,10 +8,27 @@
 #
 #   KERNEL_ARCH     kbuild ARCH (required)
 #   CROSS_COMPILE   toolchain prefix;  LLVM  -<version> to build with clang
-#   KERNEL_IMAGE    what QEMU boots (required to boot)
+#   KERNEL_IMAGE    what the guest boots (required to boot)
 #   DEB_PACKAGES    the Debian packages this description needs
 #   QEMU, QEMU_ARGS, CONSOLE, KERNEL_CMDLINE, SHUTDOWN (poweroff|reboot|...),
-#   BOOT_TIMEOUT    the guest; no QEMU: a compile-only description
+#   BOOT_TIMEOUT    the guest; neither QEMU nor BOOT_COMMAND: a compile-only
+#                   description
+#   BOOT_COMMAND    instead of QEMU, the command that boots a guest which is
+#                   not a QEMU machine (User Mode Linux: the kernel is the
+#                   host program). A template: split into words at blanks,
+#                   never run through a shell, each word one argument with
+#                   its placeholders replaced: {kernel} (KERNEL_IMAGE in the
+#                   build directory), {initrd} (the initramfs), {cmdline}
+#                   (the kernel command line, CONSOLE's console= first, as
+#                   one argument), {disk} (the scratch disk image, where
+#                   GUEST_CAPS has disk), {mem} (a run's GUEST_MEM_MB),
+#                   {top} (the checkout: a helper of the description's). A
+#                   word whose placeholder has no value ({disk} without the
+#                   disk, {mem} without GUEST_MEM_MB) is left out. The
+#                   console is the command's stdout and stderr, its stdin
+#                   /dev/null; the host stops it with SIGTERM, then SIGKILL,
+#                   as it stops QEMU (timeout, end marker). make lava needs
+#                   a QEMU: a description with BOOT_COMMAND is not for LAVA.
 #   KCONFIG         Kconfig lines on top of tinyconfig and configs/*.config
 #   KCONFIG_BASE    Kconfig lines for the base levels only (none, counters:
 #                   kernels without the series' fixes), appended last
@@ -32,9 +49,9 @@
 #                   on this architecture (default no)
 
 CONF_KEYS='KERNEL_ARCH CROSS_COMPILE LLVM KERNEL_IMAGE DEB_PACKAGES QEMU
-QEMU_ARGS CONSOLE KERNEL_CMDLINE SHUTDOWN BOOT_TIMEOUT KCONFIG KCONFIG_BASE
-KCONFIG_DEBUG COMPILE_TARGETS SELFTEST_LISTS GUEST_CFLAGS GUEST_CAPS GUEST_DISK_MB
-BASE_MARKER'
+QEMU_ARGS CONSOLE KERNEL_CMDLINE SHUTDOWN BOOT_TIMEOUT BOOT_COMMAND KCONFIG
+KCONFIG_BASE KCONFIG_DEBUG COMPILE_TARGETS SELFTEST_LISTS GUEST_CFLAGS
+GUEST_CAPS GUEST_DISK_MB BASE_MARKER'
 CONF_CAPS='thp disk soft_dirty uffd_wp numa ksm va64'
 
 # conf_names: every description, sorted.
@@ -88,6 +105,7 @@ conf_load() {
 	fi
 	KERNEL_ARCH= CROSS_COMPILE= LLVM= KERNEL_IMAGE= DEB_PACKAGES= QEMU=
 	QEMU_ARGS= CONSOLE= KERNEL_CMDLINE= SHUTDOWN=poweroff BOOT_TIMEOUT=300
+	BOOT_COMMAND=
 	KCONFIG= KCONFIG_BASE= KCONFIG_DEBUG= COMPILE_TARGETS= SELFTEST_LISTS=tests.list
 	GUEST_CFLAGS=
 	GUEST_CAPS= GUEST_DISK_MB= BASE_MARKER=no
@@ -117,10 +135,41 @@ conf_load() {
 	yes | no) ;;
 	*) conf_error "configs/$1.conf: BASE_MARKER '$BASE_MARKER' is not yes or no"; return 1 ;;
 	esac
+	if [ -n "$BOOT_COMMAND" ]; then
+		[ -z "$QEMU" ] || {
+			conf_error "configs/$1.conf: sets both QEMU and BOOT_COMMAND"; return 1; }
+		for _p in $(printf '%s\n' "$BOOT_COMMAND" | grep -o '{[^}]*}' | sort -u); do
+			case $_p in
+			'{kernel}' | '{initrd}' | '{cmdline}' | '{disk}' | '{mem}' | '{top}') ;;
+			*) conf_error "configs/$1.conf: BOOT_COMMAND has $_p (known: {kernel} {initrd} {cmdline} {disk} {mem} {top})"
+				return 1 ;;
+			esac
+		done
+		for _p in '{kernel}' '{initrd}' '{cmdline}'; do
+			case $BOOT_COMMAND in
+			*"$_p"*) ;;
+			*) conf_error "configs/$1.conf: BOOT_COMMAND has no $_p"; return 1 ;;
+			esac
+		done
+		case " $GUEST_CAPS " in
+		*" disk "*)
+			case $BOOT_COMMAND in
+			*'{disk}'*) ;;
+			*) conf_error "configs/$1.conf: GUEST_CAPS has disk, BOOT_COMMAND no {disk}"; return 1 ;;
+			esac ;;
+		esac
+	fi
 	return 0
 }
 
-# conf_boots NAME: whether the description names a QEMU.
+# conf_boots NAME: whether the description boots a guest (a QEMU or a
+# BOOT_COMMAND).
 conf_boots() {
+	(conf_load "$1" && [ -n "$QEMU$BOOT_COMMAND" ])
+}
+
+# conf_boots_qemu NAME: whether the description boots under QEMU (what
+# LAVA's qemu device type runs).
+conf_boots_qemu() {
 	(conf_load "$1" && [ -n "$QEMU" ])
 }

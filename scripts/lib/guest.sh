@@ -2,8 +2,8 @@
 # shellcheck shell=sh
 #
 # scripts/cowguard's guest part: the selftests and the guest's init in an
-# initramfs, the QEMU boot with its host-side timeout, and the results
-# read from the console. Sourced by scripts/cowguard; uses its globals
+# initramfs, the boot (QEMU, or the description's BOOT_COMMAND) with its
+# host-side timeout, and the results read from the console. Sourced by scripts/cowguard; uses its globals
 # (RUN, OBJ, QEMU and the description's variables).
 
 stop_qemu() {
@@ -67,25 +67,76 @@ scratch_disk_args() {
 	printf '%s\n' "-drive file=$1,if=virtio,format=raw"
 }
 
+# boot_words DISK: the command that boots the guest, one argument a line
+# (no argument has a newline): the description's BOOT_COMMAND with its
+# placeholders replaced (scripts/lib/conf.sh), or QEMU's. DISK is the
+# scratch disk image, empty without one. Run in a subshell ($(...)): it
+# turns globbing off.
+boot_words() {
+	set -f
+	if [ -z "$BOOT_COMMAND" ]; then
+		# A run's memory size after the description's -m, which QEMU
+		# lets win.
+		# shellcheck disable=SC2086
+		printf '%s\n' $QEMU $QEMU_ARGS ${GUEST_MEM_MB:+-m ${GUEST_MEM_MB}M} \
+			${1:+$(scratch_disk_args "$1")} -nographic -monitor none -no-reboot \
+			-kernel "$OBJ/$KERNEL_IMAGE" -initrd "$RUN/initramfs.cpio.gz" \
+			-append "$cmdline"
+		return 0
+	fi
+	for w in $BOOT_COMMAND; do
+		case $w in
+		*'{disk}'*) [ -n "$1" ] || continue ;;
+		*'{mem}'*) [ -n "$GUEST_MEM_MB" ] || continue ;;
+		esac
+		w=$(boot_word_fill "$w" '{top}' "$TOP")
+		w=$(boot_word_fill "$w" '{kernel}' "$OBJ/$KERNEL_IMAGE")
+		w=$(boot_word_fill "$w" '{initrd}' "$RUN/initramfs.cpio.gz")
+		w=$(boot_word_fill "$w" '{disk}' "$1")
+		w=$(boot_word_fill "$w" '{mem}' "$GUEST_MEM_MB")
+		w=$(boot_word_fill "$w" '{cmdline}' "$cmdline")
+		printf '%s\n' "$w"
+	done
+}
+
+# boot_word_fill WORD PLACEHOLDER VALUE: WORD with every PLACEHOLDER
+# replaced by VALUE, taken literally.
+boot_word_fill() {
+	_w=$1 _out=
+	while :; do
+		case $_w in
+		*"$2"*)
+			_out=$_out${_w%%"$2"*}$3
+			_w=${_w#*"$2"} ;;
+		*) break ;;
+		esac
+	done
+	printf '%s\n' "$_out$_w"
+}
+
 do_boot() {
 	log=$RUN/console.log
 	rm -f "$log" "$RUN/results.tap" "$RUN/results.txt"
 	cmdline=$(guest_cmdline)
-	# A run's memory size after the description's -m, which QEMU lets win.
-	mem_args=${GUEST_MEM_MB:+-m ${GUEST_MEM_MB}M}
-	disk_args=
+	disk=
 	if [ -n "$GUEST_DISK_MB" ]; then
-		scratch_disk "$RUN/disk.img"
-		disk_args=$(scratch_disk_args "$RUN/disk.img")
+		disk=$RUN/disk.img
+		scratch_disk "$disk"
 	fi
-	printf '%s %s %s %s -nographic -monitor none -no-reboot -kernel %s -initrd %s -append "%s"\n' \
-		"$QEMU" "$QEMU_ARGS" "$mem_args" "$disk_args" "$OBJ/$KERNEL_IMAGE" \
-		"$RUN/initramfs.cpio.gz" "$cmdline" >"$RUN/qemu.cmd"
-	stage boot "$QEMU (TCG), timeout ${QEMU_TIMEOUT}s, console $log"
-	# shellcheck disable=SC2086
-	$QEMU $QEMU_ARGS $mem_args $disk_args -nographic -monitor none -no-reboot \
-		-kernel "$OBJ/$KERNEL_IMAGE" -initrd "$RUN/initramfs.cpio.gz" \
-		-append "$cmdline" </dev/null >"$log" 2>&1 &
+	words=$(boot_words "$disk")
+	# The command as a shell would read it, arguments with blanks quoted.
+	printf '%s\n' "$words" | awk '
+		{ printf "%s%s", (NR > 1 ? " " : ""), ($0 ~ /[ \t]/ ? "\"" $0 "\"" : $0) }
+		END { print "" }' >"$RUN/qemu.cmd"
+	stage boot "${QEMU:+$QEMU (TCG)}${BOOT_COMMAND:+BOOT_COMMAND of configs/$ARCH.conf}, timeout ${QEMU_TIMEOUT}s, console $log"
+	# Each line of words one argument, nothing expanded.
+	(
+		set -f
+		IFS='
+'
+		# shellcheck disable=SC2086
+		exec $words
+	) </dev/null >"$log" 2>&1 &
 	QEMU_PID=$!
 	start=$(date +%s)
 	ended=
@@ -103,8 +154,8 @@ do_boot() {
 			stop_qemu
 			printf '\ncowguard: guest timed out after %ss\n' \
 				"$QEMU_TIMEOUT" >>"$log"
-			printf 'cowguard: error: guest timed out after %ss, QEMU stopped (console: %s)\n' \
-				"$QEMU_TIMEOUT" "$log" >&2
+			printf 'cowguard: error: guest timed out after %ss, %s stopped (console: %s)\n' \
+				"$QEMU_TIMEOUT" "${QEMU:-the guest}" "$log" >&2
 			break
 		fi
 		sleep 1

@@ -36,7 +36,7 @@ mkdir -p "$tmp/linux-5.15" "$tmp/not-a-kernel"
 printf 'VERSION = 5\nPATCHLEVEL = 15\nSUBLEVEL = 90\n' >"$tmp/linux-5.15/Makefile"
 
 echo "TAP version 13"
-echo "1..13"
+echo "1..15"
 expect_error "unknown ARCH" "unknown ARCH 'vax'" \
 	env ARCH=vax "$TOP/scripts/cowguard" qemu
 expect_error "ARCH with a path in it" "bad ARCH" \
@@ -94,6 +94,18 @@ printf 'KERNEL_ARCH=x86\nGUEST_CAPS="thp wings"\n' >"$tmp/top/configs/caps.conf"
 expect_error "unknown capability in a description" \
 	"configs/caps.conf: GUEST_CAPS has 'wings'" \
 	env ARCH=caps BUILD_DIR="$TOP/build" "$tmp/top/scripts/cowguard" qemu
+# A BOOT_COMMAND (configs/um.conf) with a placeholder no reader fills,
+# and one next to a QEMU.
+printf '%s\n' 'KERNEL_ARCH=um' \
+	"BOOT_COMMAND='{kernel} initrd={initrd} {cmdline} {ram}'" >"$tmp/top/configs/boot.conf"
+expect_error "unknown placeholder in BOOT_COMMAND" \
+	"configs/boot.conf: BOOT_COMMAND has {ram}" \
+	env ARCH=boot BUILD_DIR="$TOP/build" "$tmp/top/scripts/cowguard" qemu
+printf '%s\n' 'KERNEL_ARCH=um' 'QEMU=qemu-system-x86_64' \
+	"BOOT_COMMAND='{kernel} initrd={initrd} {cmdline}'" >"$tmp/top/configs/both.conf"
+expect_error "QEMU and BOOT_COMMAND" \
+	"configs/both.conf: sets both QEMU and BOOT_COMMAND" \
+	env ARCH=both BUILD_DIR="$TOP/build" "$tmp/top/scripts/cowguard" qemu
 ALSO='^    -this line is not in mm/memory.c' \
 expect_error "patch that does not apply: name and rejected hunk" \
 	"patch 1 (0001-broken.patch) does not apply" \
