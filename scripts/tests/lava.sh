@@ -111,6 +111,12 @@ refused "bad LAVA_RUN" ARCH=x86_64 LAVA_RUN=yes
 ok $? "LAVA_RUN=yes: refused"
 refused "compile-only description" ARCH=hexagon
 ok $? "ARCH without a QEMU: refused"
+refused "does not boot under QEMU" ARCH=um
+ok $? "ARCH with a BOOT_COMMAND (not QEMU): refused"
+env BUILD_DIR="$tmp/build" ARCH=um "$top/scripts/lava" >"$tmp/out" 2>&1
+[ $? -eq 2 ] && grep -q "um.conf does not boot under QEMU" "$tmp/out" &&
+	[ -z "$(ls -A "$tmp/build" 2>/dev/null)" ]
+ok $? "make lava ARCH=um: refused before anything is built"
 refused "PATCHES" ARCH=x86_64 PATCHES=bogus
 ok $? "PATCHES=bogus: refused"
 ARCH=all PATCHES=none,bogus "$top/scripts/lava" >"$tmp/out" 2>&1
