@@ -7,7 +7,7 @@
  * the old page: the process never sees the data (seed 004).
  *
  * Each round reads the first half of NR_PAGES pages from the scratch
- * virtio-blk disk with one O_DIRECT preadv(), while a writer thread keeps
+ * disk with one O_DIRECT preadv(), while a writer thread keeps
  * writing a counter into the second half of the same pages and a
  * stressor thread changes their page tables:
  *
@@ -19,10 +19,10 @@
  * rounds or SECONDS seconds (or what the environment says, race_bound()).
  * SKIP without the disk (GUEST_DISK_MB in configs/<arch>.conf). The test
  * overwrites the disk from DATA_OFFSET on, and only a disk whose first
- * sector starts with SCRATCH_MAGIC (written by scripts/cowguard into the
- * image it creates): any other block device is a SKIP, never a victim.
+ * sector starts with SCRATCH_MAGIC (scratch_disk.h): any other block
+ * device is a SKIP, never a victim.
  *
- * Usage: odirect_race [<block device>]   (default /dev/vda)
+ * Usage: odirect_race [<block device>]   (default SCRATCH_DISK)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -32,14 +32,14 @@
 #include <sys/uio.h>
 
 #include "cowguard_test.h"
+#include "scratch_disk.h"
 
 #define NR_PAGES	16
 #define ROUNDS		2000
 #define SECONDS		15
-#define SCRATCH_MAGIC	"cowguard scratch disk\n"
 #define DATA_OFFSET	(1L << 20)
 
-static const char *disk_path = "/dev/vda";
+static const char *disk_path = SCRATCH_DISK;
 
 enum stressor { PAGEOUT, CLEAR_REFS };
 

@@ -61,14 +61,13 @@
 #include <sys/wait.h>
 
 #include "race_bounds.h"
+#include "scratch_disk.h"
 
 #define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
 #define DEFAULT_SECONDS		60
 #define DEFAULT_ROUNDS		"10000"
 
 #define HOG_EXTRA_MB		64	/* beyond MemAvailable, at most */
-#define ODIRECT_DISK		"/dev/vda"
-#define ODIRECT_MAGIC		"cowguard scratch disk\n"
 #define ODIRECT_START		(8L << 20)
 #define ODIRECT_BLOCK		(64L << 10)
 #define ODIRECT_BUFFERS		16	/* per direction, used in turn */
@@ -337,22 +336,22 @@ static int odirect_checksum(struct stats *st)
 	char magic[512] __attribute__((aligned(512)));
 	int fd;
 
-	fd = open(ODIRECT_DISK, O_RDWR | O_DIRECT);
+	fd = open(SCRATCH_DISK, O_RDWR | O_DIRECT);
 	if (fd < 0) {
 		snprintf(st->skip, sizeof(st->skip), "%s: %s (no scratch disk)",
-			 ODIRECT_DISK, strerror(errno));
+			 SCRATCH_DISK, strerror(errno));
 		return 0;
 	}
 	if (pread(fd, magic, sizeof(magic), 0) != sizeof(magic) ||
-	    memcmp(magic, ODIRECT_MAGIC, strlen(ODIRECT_MAGIC))) {
+	    memcmp(magic, SCRATCH_MAGIC, strlen(SCRATCH_MAGIC))) {
 		snprintf(st->skip, sizeof(st->skip),
 			 "%s is not a cowguard scratch disk: not overwriting it",
-			 ODIRECT_DISK);
+			 SCRATCH_DISK);
 		return 0;
 	}
 	if (ioctl(fd, BLKGETSIZE64, &size) || size < ODIRECT_START + 16 * ODIRECT_BLOCK) {
 		snprintf(st->skip, sizeof(st->skip), "%s: %llu bytes, too small",
-			 ODIRECT_DISK, (unsigned long long)size);
+			 SCRATCH_DISK, (unsigned long long)size);
 		return 0;
 	}
 	nblocks = (size - ODIRECT_START) / ODIRECT_BLOCK;

@@ -19,6 +19,7 @@
  *                                       environment, and init to every test
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -37,6 +38,8 @@
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+
+#include "../../selftests/scratch_disk.h"
 
 #define END_MARKER	"cowguard: end of tests"
 #define MAX_TESTS	64
@@ -125,6 +128,41 @@ static void mount_fs(void)
 		    errno != EBUSY)
 			say("# init: mount %s: %s\n", fs[i].dst, strerror(errno));
 	}
+}
+
+/*
+ * The scratch disk is whatever the block driver calls it (vda, ubda):
+ * find it by its first sector and give it the one name the tests open.
+ */
+static void find_scratch_disk(void)
+{
+	char path[300], sector[512];
+	struct dirent *d;
+	DIR *dir;
+	int fd, found = 0;
+
+	dir = opendir("/sys/block");
+	if (!dir)
+		return;
+	while (!found && (d = readdir(dir))) {
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/dev/%s", d->d_name);
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			continue;
+		found = pread(fd, sector, sizeof(sector), 0) == sizeof(sector) &&
+			!memcmp(sector, SCRATCH_MAGIC, strlen(SCRATCH_MAGIC));
+		close(fd);
+	}
+	closedir(dir);
+	if (!found)
+		return;
+	if (symlink(path, SCRATCH_DISK))
+		say("# init: %s -> %s: %s\n", SCRATCH_DISK, path,
+		    strerror(errno));
+	else
+		say("# init: scratch disk %s on %s\n", SCRATCH_DISK, path);
 }
 
 /*
@@ -502,6 +540,7 @@ int main(void)
 	}
 
 	say("cowguard: init started\n");
+	find_scratch_disk();
 	setup_swap();
 	ntests = read_tests(tests);
 	mod = load_module("/cowguard.ko");

@@ -52,11 +52,15 @@ guest_cmdline() {
 }
 
 # scratch_disk FILE: a fresh scratch disk of GUEST_DISK_MB; one per boot,
-# the tests overwrite it. The magic is what lets selftests/odirect_race
-# write to it.
+# the tests overwrite it. Its first line, SCRATCH_MAGIC of
+# selftests/scratch_disk.h, is how the guest finds it and what lets the
+# tests write to it.
 scratch_disk() {
+	magic=$(sed -n 's/^#define[[:space:]]*SCRATCH_MAGIC[[:space:]]*"\(.*\)\\n"$/\1/p' \
+		"$TOP/selftests/scratch_disk.h")
+	[ -n "$magic" ] || die "selftests/scratch_disk.h: no SCRATCH_MAGIC \"...\\n\""
 	rm -f "$1"
-	{ printf 'cowguard scratch disk\n' >"$1" &&
+	{ printf '%s\n' "$magic" >"$1" &&
 		truncate -s "${GUEST_DISK_MB}M" "$1"; } ||
 		die "cannot create $1"
 }
