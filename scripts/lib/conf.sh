@@ -45,13 +45,16 @@
 #                   disk, soft_dirty, uffd_wp, numa, ksm, va64 (a 64-bit
 #                   user address space)
 #   GUEST_DISK_MB   size of the scratch disk, where GUEST_CAPS has disk
+#   QEMU_DISK_ARGS  how QEMU attaches it, with {disk} for its image (default
+#                   virtio-blk on the machine's own virtio transport, PCI or
+#                   virtio-mmio); a BOOT_COMMAND says {disk} itself
 #   BASE_MARKER     yes when 6.1 itself has the swap PTE exclusive marker
 #                   on this architecture (default no)
 
 CONF_KEYS='KERNEL_ARCH CROSS_COMPILE LLVM KERNEL_IMAGE DEB_PACKAGES QEMU
 QEMU_ARGS CONSOLE KERNEL_CMDLINE SHUTDOWN BOOT_TIMEOUT BOOT_COMMAND KCONFIG
 KCONFIG_BASE KCONFIG_DEBUG COMPILE_TARGETS SELFTEST_LISTS GUEST_CFLAGS
-GUEST_CAPS GUEST_DISK_MB BASE_MARKER'
+GUEST_CAPS GUEST_DISK_MB QEMU_DISK_ARGS BASE_MARKER'
 CONF_CAPS='thp disk soft_dirty uffd_wp numa ksm va64'
 
 # conf_names: every description, sorted.
@@ -109,6 +112,7 @@ conf_load() {
 	KCONFIG= KCONFIG_BASE= KCONFIG_DEBUG= COMPILE_TARGETS= SELFTEST_LISTS=tests.list
 	GUEST_CFLAGS=
 	GUEST_CAPS= GUEST_DISK_MB= BASE_MARKER=no
+	QEMU_DISK_ARGS='-drive file={disk},if=virtio,format=raw'
 	# A description may include another: . "$TOP/configs/<name>.conf".
 	TOP=$CONF_TOP
 	# shellcheck source=/dev/null
@@ -130,6 +134,10 @@ conf_load() {
 	*)
 		[ -z "$GUEST_DISK_MB" ] || {
 			conf_error "configs/$1.conf: GUEST_DISK_MB without disk in GUEST_CAPS"; return 1; } ;;
+	esac
+	case $QEMU_DISK_ARGS in
+	*'{disk}'*) ;;
+	*) conf_error "configs/$1.conf: QEMU_DISK_ARGS has no {disk}"; return 1 ;;
 	esac
 	case $BASE_MARKER in
 	yes | no) ;;

@@ -65,10 +65,14 @@ scratch_disk() {
 		die "cannot create $1"
 }
 
-# scratch_disk_args FILE: how QEMU attaches the scratch disk, virtio-blk
-# on whatever transport the machine has (PCI or virtio-mmio).
+# scratch_disk_args FILE: how QEMU attaches the scratch disk, one
+# argument a line: the description's QEMU_DISK_ARGS with {disk} = FILE.
+# Run in a subshell: it turns globbing off.
 scratch_disk_args() {
-	printf '%s\n' "-drive file=$1,if=virtio,format=raw"
+	set -f
+	for w in $QEMU_DISK_ARGS; do
+		boot_word_fill "$w" '{disk}' "$1"
+	done
 }
 
 # boot_words DISK: the command that boots the guest, one argument a line

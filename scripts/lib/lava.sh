@@ -88,7 +88,7 @@ do_lava_job() {
 		disk_image="      disk:
         url: $(yaml_str "$url/disk.img.gz")
         compression: gz
-        image_arg: $(yaml_str "$(scratch_disk_args '{disk}')")"
+        image_arg: $(yaml_str "$QEMU_DISK_ARGS")"
 	fi
 	qemu_cmd=${QEMU#qemu-system-}
 	machine=$(qemu_arg -M -machine)
