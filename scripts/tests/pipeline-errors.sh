@@ -106,6 +106,12 @@ printf '%s\n' 'KERNEL_ARCH=um' 'QEMU=qemu-system-x86_64' \
 expect_error "QEMU and BOOT_COMMAND" \
 	"configs/both.conf: sets both QEMU and BOOT_COMMAND" \
 	env ARCH=both BUILD_DIR="$TOP/build" "$tmp/top/scripts/cowguard" qemu
+# Disk arguments that do not say where the image goes.
+printf '%s\n' 'KERNEL_ARCH=x86' 'QEMU=qemu-system-x86_64' 'GUEST_CAPS=disk' \
+	"QEMU_DISK_ARGS='-drive file=disk.img,if=virtio'" >"$tmp/top/configs/disk.conf"
+expect_error "QEMU_DISK_ARGS without {disk}" \
+	"configs/disk.conf: QEMU_DISK_ARGS has no {disk}" \
+	env ARCH=disk BUILD_DIR="$TOP/build" "$tmp/top/scripts/cowguard" qemu
 ALSO='^    -this line is not in mm/memory.c' \
 expect_error "patch that does not apply: name and rejected hunk" \
 	"patch 1 (0001-broken.patch) does not apply" \
