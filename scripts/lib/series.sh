@@ -3,7 +3,7 @@
 #
 # The PATCHES levels: the one place that knows what each one is.
 #
-#   none           the base tree, untouched
+#   none           the base tree (with patches/stable, see below)
 #   counters       the series up to its "# PATCHES=counters stops here"
 #                  line (the event counters): the measured baseline
 #   all            the whole series
@@ -11,6 +11,18 @@
 #                  deliberately broken kernel some selftest must catch
 
 SERIES_COUNTERS_STOP='# PATCHES=counters stops here'
+
+# Every level, none included, starts from the base with patches/stable
+# applied (scripts/lib/tree.sh): fixes mainline made that 6.1.y lacks and
+# that a selftest trips over on some architecture, outside what the
+# series is about. Each stays as 6.1.y should have it, for stable@.
+
+# series_stable_patches: the patch files of patches/stable/series, in
+# order, relative to patches/stable/.
+series_stable_patches() {
+	[ -f "$SERIES_TOP/patches/stable/series" ] || return 0
+	sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$SERIES_TOP/patches/stable/series"
+}
 
 # series_level_ok LEVEL: a level that exists (the reason in LIB_ERROR
 # otherwise).

@@ -2,9 +2,9 @@
 # shellcheck shell=sh
 #
 # scripts/cowguard's series and tree part: the Debian packages a
-# description needs, the pristine base tree (Debian's linux-source-6.1 or
-# KERNEL_SRC) as a git repository, and the PATCHES level applied to a
-# worktree of it. Sourced by scripts/cowguard; uses its globals (TOP,
+# description needs, the base tree (Debian's linux-source-6.1 or
+# KERNEL_SRC, with patches/stable) as a git repository, and the PATCHES
+# level applied to a worktree of it. Sourced by scripts/cowguard; uses its globals (TOP,
 # BUILD, BASE, TREE, PATCHES...) and its die/stage/logged.
 
 # --- deps -----------------------------------------------------------------
@@ -64,8 +64,9 @@ check_61() {
 	esac
 }
 
-# Pristine base as a git repository with the tag cowguard-base, so that
-# git am can apply with 3-way merges and re-apply from scratch.
+# The base as a git repository: the tree as unpacked, one commit, then
+# one per fix of patches/stable, tagged cowguard-base, so that git am can
+# apply with 3-way merges and re-apply from scratch.
 do_base() {
 	if [ -n "$KERNEL_SRC" ]; then
 		check_61 "$KERNEL_SRC" "KERNEL_SRC=$KERNEL_SRC"
@@ -82,8 +83,19 @@ do_base() {
 		id="tarball $(stat -c '%s %Y' "$TARBALL")"
 		desc="Debian linux-source-6.1"
 	fi
+	# The stable fixes are part of the base: a change to them is a new
+	# base.
+	stable=$(series_stable_patches)
+	if [ -n "$stable" ]; then
+		for p in $stable; do
+			[ -f "$TOP/patches/stable/$p" ] ||
+				die "patches/stable/series lists $p, which does not exist"
+		done
+		id="$id stable $(for p in $stable; do printf '%s\n' "$p"
+			cat "$TOP/patches/stable/$p"; done | sha256sum | cut -c-16)"
+	fi
 	# For the run's record (write_run_env in guest.sh).
-	BASE_DESC=$desc
+	BASE_DESC=$desc${stable:+ + patches/stable ($(printf '%s\n' $stable | wc -l))}
 	BASE_ID=$id
 
 	if [ "$(cat "$BASE.id" 2>/dev/null)" = "$id" ] &&
@@ -131,9 +143,33 @@ do_base() {
 			git -c user.name=cowguard -c user.email=cowguard@localhost \
 				commit -q -m "Linux $(tree_version .) ($desc)")
 	fi
+	apply_stable
 	git -C "$BASE" tag -f cowguard-base >/dev/null
 	printf '%s\n' "$id" >"$BASE.id"
 	stage unpack "Linux $(tree_version "$BASE")"
+}
+
+# patches/stable on the base tree, committed: a fix the tree already has
+# (a later 6.1.y) is left out, one that does not apply stops the run.
+apply_stable() {
+	n=0 had=
+	for p in $(series_stable_patches); do
+		f=$TOP/patches/stable/$p
+		if git -C "$BASE" apply --check -R "$f" 2>/dev/null; then
+			had="$had $p"
+			continue
+		fi
+		if ! GIT_COMMITTER_NAME=cowguard GIT_COMMITTER_EMAIL=cowguard@localhost \
+			git -C "$BASE" am -3 -q "$f" >/dev/null 2>&1; then
+			git -C "$BASE" am --abort >/dev/null 2>&1 || true
+			v=$(tree_version "$BASE")
+			rm -rf "$BASE"
+			die "patches/stable/$p does not apply to Linux $v ($desc)"
+		fi
+		n=$((n + 1))
+	done
+	[ -z "$(series_stable_patches)" ] ||
+		stage unpack "patches/stable: $n applied${had:+, already in the tree:$had}"
 }
 
 # --- patches --------------------------------------------------------------
@@ -175,7 +211,7 @@ show_rejected_hunk() {
 
 do_apply() {
 	if ! series_applied "$PATCHES"; then
-		stage apply "PATCHES=none: untouched base tree"
+		stage apply "PATCHES=none: the base tree, nothing of the series"
 		return 0
 	fi
 	check_series
