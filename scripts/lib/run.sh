@@ -12,6 +12,21 @@
 #   results.json  the run in KCIDB's format, results.xml in JUnit's
 #                 (scripts/results-export)
 
+# ext_build BUILD: where the runs of KERNEL_SRC (from the environment)
+# are built: a directory of their own under BUILD per tree, so that its
+# base, objects and runs never mix with the Debian tree's; BUILD itself
+# without KERNEL_SRC. scripts/cowguard builds there; whatever finds its
+# runs afterwards (run_dir) needs RUN_BUILD=$(ext_build BUILD).
+ext_build() {
+	if [ -n "${KERNEL_SRC:-}" ]; then
+		printf '%s/ext-%s\n' "$1" "$(printf '%s' \
+			"$(cd "$KERNEL_SRC" 2>/dev/null && pwd || printf '%s' "$KERNEL_SRC")" |
+			cksum | cut -d' ' -f1)"
+	else
+		printf '%s\n' "$1"
+	fi
+}
+
 # run_dir ARCH PATCHES [SUITE]: DEBUG=1 in the environment (the debug
 # kernels) adds "-debug".
 run_dir() {
