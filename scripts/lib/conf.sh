@@ -9,6 +9,12 @@
 #   KERNEL_ARCH     kbuild ARCH (required)
 #   CROSS_COMPILE   toolchain prefix;  LLVM  -<version> to build with clang
 #   KERNEL_IMAGE    what the guest boots (required to boot)
+#   KERNEL_PARTS    files of the build directory that, concatenated
+#                   in this order after the kernel build, make KERNEL_IMAGE
+#                   (optional): a device tree appended to an ARM zImage
+#                   (CONFIG_ARM_APPENDED_DTB) for a machine to which QEMU
+#                   hands none, so that the one image boots under QEMU
+#                   and LAVA alike
 #   DEB_PACKAGES    the Debian packages this description needs
 #   QEMU, QEMU_ARGS, CONSOLE, KERNEL_CMDLINE, SHUTDOWN (poweroff|reboot|...),
 #   BOOT_TIMEOUT    the guest; neither QEMU nor BOOT_COMMAND: a compile-only
@@ -51,10 +57,11 @@
 #   BASE_MARKER     yes when 6.1 itself has the swap PTE exclusive marker
 #                   on this architecture (default no)
 
-CONF_KEYS='KERNEL_ARCH CROSS_COMPILE LLVM KERNEL_IMAGE DEB_PACKAGES QEMU
-QEMU_ARGS CONSOLE KERNEL_CMDLINE SHUTDOWN BOOT_TIMEOUT BOOT_COMMAND KCONFIG
-KCONFIG_BASE KCONFIG_DEBUG COMPILE_TARGETS SELFTEST_LISTS GUEST_CFLAGS
-GUEST_CAPS GUEST_DISK_MB QEMU_DISK_ARGS BASE_MARKER'
+CONF_KEYS='KERNEL_ARCH CROSS_COMPILE LLVM KERNEL_IMAGE KERNEL_PARTS
+DEB_PACKAGES QEMU QEMU_ARGS CONSOLE KERNEL_CMDLINE SHUTDOWN BOOT_TIMEOUT
+BOOT_COMMAND KCONFIG KCONFIG_BASE KCONFIG_DEBUG COMPILE_TARGETS
+SELFTEST_LISTS GUEST_CFLAGS GUEST_CAPS GUEST_DISK_MB QEMU_DISK_ARGS
+BASE_MARKER'
 CONF_CAPS='thp disk soft_dirty uffd_wp numa ksm va64'
 
 # conf_names: every description, sorted.
@@ -106,9 +113,9 @@ conf_load() {
 			awk 'END { if (NR > 1) printf "s" }') $(echo $_unknown) (known: $(echo $CONF_KEYS))"
 		return 1
 	fi
-	KERNEL_ARCH= CROSS_COMPILE= LLVM= KERNEL_IMAGE= DEB_PACKAGES= QEMU=
-	QEMU_ARGS= CONSOLE= KERNEL_CMDLINE= SHUTDOWN=poweroff BOOT_TIMEOUT=300
-	BOOT_COMMAND=
+	KERNEL_ARCH= CROSS_COMPILE= LLVM= KERNEL_IMAGE= KERNEL_PARTS=
+	DEB_PACKAGES= QEMU= QEMU_ARGS= CONSOLE= KERNEL_CMDLINE= SHUTDOWN=poweroff
+	BOOT_TIMEOUT=300 BOOT_COMMAND=
 	KCONFIG= KCONFIG_BASE= KCONFIG_DEBUG= COMPILE_TARGETS= SELFTEST_LISTS=tests.list
 	GUEST_CFLAGS=
 	GUEST_CAPS= GUEST_DISK_MB= BASE_MARKER=no
@@ -139,6 +146,18 @@ conf_load() {
 	*'{disk}'*) ;;
 	*) conf_error "configs/$1.conf: QEMU_DISK_ARGS has no {disk}"; return 1 ;;
 	esac
+	if [ -n "$KERNEL_PARTS" ]; then
+		[ -n "$KERNEL_IMAGE" ] || {
+			conf_error "configs/$1.conf: KERNEL_PARTS without KERNEL_IMAGE"; return 1; }
+		for _p in $KERNEL_PARTS; do
+			case $_p in
+			/* | *..*) conf_error "configs/$1.conf: KERNEL_PARTS '$_p' is not in the build directory"
+				return 1 ;;
+			"$KERNEL_IMAGE") conf_error "configs/$1.conf: KERNEL_PARTS has KERNEL_IMAGE itself"
+				return 1 ;;
+			esac
+		done
+	fi
 	case $BASE_MARKER in
 	yes | no) ;;
 	*) conf_error "configs/$1.conf: BASE_MARKER '$BASE_MARKER' is not yes or no"; return 1 ;;

@@ -95,6 +95,20 @@ do_build() {
 		SAID=1
 		exit 1
 	fi
+	if [ -n "$KERNEL_PARTS" ]; then
+		# The image the guest boots is made of what kbuild built (an
+		# ARM zImage and its appended device tree): anew every time,
+		# never from a half-written file.
+		parts=
+		for p in $KERNEL_PARTS; do
+			[ -f "$OBJ/$p" ] || die "no $p after the build (KERNEL_PARTS)"
+			parts="$parts $OBJ/$p"
+		done
+		# shellcheck disable=SC2086
+		cat $parts >"$OBJ/$KERNEL_IMAGE.new" &&
+			mv "$OBJ/$KERNEL_IMAGE.new" "$OBJ/$KERNEL_IMAGE" ||
+			die "cannot make $KERNEL_IMAGE from$parts"
+	fi
 	[ -f "$OBJ/$KERNEL_IMAGE" ] || die "no $KERNEL_IMAGE after the build"
 
 	MODULE=
