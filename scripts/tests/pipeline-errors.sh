@@ -36,7 +36,7 @@ mkdir -p "$tmp/linux-5.15" "$tmp/not-a-kernel"
 printf 'VERSION = 5\nPATCHLEVEL = 15\nSUBLEVEL = 90\n' >"$tmp/linux-5.15/Makefile"
 
 echo "TAP version 13"
-echo "1..15"
+echo "1..17"
 expect_error "unknown ARCH" "unknown ARCH 'vax'" \
 	env ARCH=vax "$TOP/scripts/cowguard" qemu
 expect_error "ARCH with a path in it" "bad ARCH" \
@@ -112,6 +112,17 @@ printf '%s\n' 'KERNEL_ARCH=x86' 'QEMU=qemu-system-x86_64' 'GUEST_CAPS=disk' \
 expect_error "QEMU_DISK_ARGS without {disk}" \
 	"configs/disk.conf: QEMU_DISK_ARGS has no {disk}" \
 	env ARCH=disk BUILD_DIR="$TOP/build" "$tmp/top/scripts/cowguard" qemu
+# KERNEL_PARTS (configs/armel.conf) without the image they make, and
+# with a part outside the build directory.
+printf '%s\n' 'KERNEL_ARCH=arm' 'KERNEL_PARTS=zImage' >"$tmp/top/configs/parts.conf"
+expect_error "KERNEL_PARTS without KERNEL_IMAGE" \
+	"configs/parts.conf: KERNEL_PARTS without KERNEL_IMAGE" \
+	env ARCH=parts BUILD_DIR="$TOP/build" "$tmp/top/scripts/cowguard" qemu
+printf '%s\n' 'KERNEL_ARCH=arm' 'KERNEL_IMAGE=zImage-dtb' \
+	'KERNEL_PARTS="zImage ../board.dtb"' >"$tmp/top/configs/parts.conf"
+expect_error "KERNEL_PARTS outside the build directory" \
+	"configs/parts.conf: KERNEL_PARTS '../board.dtb' is not in the build directory" \
+	env ARCH=parts BUILD_DIR="$TOP/build" "$tmp/top/scripts/cowguard" qemu
 ALSO='^    -this line is not in mm/memory.c' \
 expect_error "patch that does not apply: name and rejected hunk" \
 	"patch 1 (0001-broken.patch) does not apply" \
