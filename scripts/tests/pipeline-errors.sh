@@ -84,45 +84,38 @@ diff --git a/mm/memory.c b/mm/memory.c
 PATCH
 echo 0001-broken.patch >"$tmp/top/patches/series"
 
-# A description with a key no reader knows, and one with a capability
-# selftests/expected does not know: named, before anything is built.
-printf 'KERNEL_ARCH=x86\nGUEST_THP=yes\n' >"$tmp/top/configs/typo.conf"
-expect_error "unknown key in a description" \
-	"configs/typo.conf: unknown key GUEST_THP" \
-	env ARCH=typo BUILD_DIR="$TOP/build" "$tmp/top/scripts/cowguard" qemu
-printf 'KERNEL_ARCH=x86\nGUEST_CAPS="thp wings"\n' >"$tmp/top/configs/caps.conf"
-expect_error "unknown capability in a description" \
-	"configs/caps.conf: GUEST_CAPS has 'wings'" \
-	env ARCH=caps BUILD_DIR="$TOP/build" "$tmp/top/scripts/cowguard" qemu
+# bad_conf NAME WHAT MESSAGE LINE...: configs/NAME.conf made of the
+# LINEs must be refused with "configs/NAME.conf: MESSAGE", before
+# anything is built.
+bad_conf() {
+	name=$1 what=$2 msg=$3
+	shift 3
+	printf '%s\n' "$@" >"$tmp/top/configs/$name.conf"
+	expect_error "$what" "configs/$name.conf: $msg" \
+		env ARCH="$name" BUILD_DIR="$TOP/build" "$tmp/top/scripts/cowguard" qemu
+}
+# A key no reader knows, and a capability selftests/expected does not.
+bad_conf typo "unknown key in a description" "unknown key GUEST_THP" \
+	KERNEL_ARCH=x86 GUEST_THP=yes
+bad_conf caps "unknown capability in a description" "GUEST_CAPS has 'wings'" \
+	KERNEL_ARCH=x86 'GUEST_CAPS="thp wings"'
 # A BOOT_COMMAND (configs/um.conf) with a placeholder no reader fills,
 # and one next to a QEMU.
-printf '%s\n' 'KERNEL_ARCH=um' \
-	"BOOT_COMMAND='{kernel} initrd={initrd} {cmdline} {ram}'" >"$tmp/top/configs/boot.conf"
-expect_error "unknown placeholder in BOOT_COMMAND" \
-	"configs/boot.conf: BOOT_COMMAND has {ram}" \
-	env ARCH=boot BUILD_DIR="$TOP/build" "$tmp/top/scripts/cowguard" qemu
-printf '%s\n' 'KERNEL_ARCH=um' 'QEMU=qemu-system-x86_64' \
-	"BOOT_COMMAND='{kernel} initrd={initrd} {cmdline}'" >"$tmp/top/configs/both.conf"
-expect_error "QEMU and BOOT_COMMAND" \
-	"configs/both.conf: sets both QEMU and BOOT_COMMAND" \
-	env ARCH=both BUILD_DIR="$TOP/build" "$tmp/top/scripts/cowguard" qemu
+bad_conf boot "unknown placeholder in BOOT_COMMAND" "BOOT_COMMAND has {ram}" \
+	KERNEL_ARCH=um "BOOT_COMMAND='{kernel} initrd={initrd} {cmdline} {ram}'"
+bad_conf both "QEMU and BOOT_COMMAND" "sets both QEMU and BOOT_COMMAND" \
+	KERNEL_ARCH=um QEMU=qemu-system-x86_64 "BOOT_COMMAND='{kernel} initrd={initrd} {cmdline}'"
 # Disk arguments that do not say where the image goes.
-printf '%s\n' 'KERNEL_ARCH=x86' 'QEMU=qemu-system-x86_64' 'GUEST_CAPS=disk' \
-	"QEMU_DISK_ARGS='-drive file=disk.img,if=virtio'" >"$tmp/top/configs/disk.conf"
-expect_error "QEMU_DISK_ARGS without {disk}" \
-	"configs/disk.conf: QEMU_DISK_ARGS has no {disk}" \
-	env ARCH=disk BUILD_DIR="$TOP/build" "$tmp/top/scripts/cowguard" qemu
+bad_conf disk "QEMU_DISK_ARGS without {disk}" "QEMU_DISK_ARGS has no {disk}" \
+	KERNEL_ARCH=x86 QEMU=qemu-system-x86_64 GUEST_CAPS=disk \
+	"QEMU_DISK_ARGS='-drive file=disk.img,if=virtio'"
 # KERNEL_PARTS (configs/armel.conf) without the image they make, and
 # with a part outside the build directory.
-printf '%s\n' 'KERNEL_ARCH=arm' 'KERNEL_PARTS=zImage' >"$tmp/top/configs/parts.conf"
-expect_error "KERNEL_PARTS without KERNEL_IMAGE" \
-	"configs/parts.conf: KERNEL_PARTS without KERNEL_IMAGE" \
-	env ARCH=parts BUILD_DIR="$TOP/build" "$tmp/top/scripts/cowguard" qemu
-printf '%s\n' 'KERNEL_ARCH=arm' 'KERNEL_IMAGE=zImage-dtb' \
-	'KERNEL_PARTS="zImage ../board.dtb"' >"$tmp/top/configs/parts.conf"
-expect_error "KERNEL_PARTS outside the build directory" \
-	"configs/parts.conf: KERNEL_PARTS '../board.dtb' is not in the build directory" \
-	env ARCH=parts BUILD_DIR="$TOP/build" "$tmp/top/scripts/cowguard" qemu
+bad_conf parts "KERNEL_PARTS without KERNEL_IMAGE" "KERNEL_PARTS without KERNEL_IMAGE" \
+	KERNEL_ARCH=arm KERNEL_PARTS=zImage
+bad_conf parts "KERNEL_PARTS outside the build directory" \
+	"KERNEL_PARTS '../board.dtb' is not in the build directory" \
+	KERNEL_ARCH=arm KERNEL_IMAGE=zImage-dtb 'KERNEL_PARTS="zImage ../board.dtb"'
 ALSO='^    -this line is not in mm/memory.c' \
 expect_error "patch that does not apply: name and rejected hunk" \
 	"patch 1 (0001-broken.patch) does not apply" \
