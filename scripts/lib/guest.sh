@@ -3,8 +3,9 @@
 #
 # scripts/cowguard's guest part: the selftests and the guest's init in an
 # initramfs, the boot (QEMU, or the description's BOOT_COMMAND) with its
-# host-side timeout, and the results read from the console. Sourced by scripts/cowguard; uses its globals
-# (RUN, OBJ, QEMU and the description's variables).
+# host-side timeout, and the results read from the console. Sourced by
+# scripts/cowguard; uses its globals (RUN, OBJ, QEMU and the
+# description's variables).
 
 stop_qemu() {
 	[ -n "$QEMU_PID" ] || return 0
