@@ -32,12 +32,76 @@
 #include <linux/swap.h>
 #include <linux/swapops.h>
 #include <linux/uaccess.h>
+#include <linux/version.h>
 #include <linux/vmstat.h>
 #include <linux/wait.h>
 
 #include "cowguard.h"
 
 static struct dentry *cowguard_dir;
+
+/* --- the kernels of every base ------------------------------------------ */
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 5, 0)
+#ifdef CONFIG_HIGHPTE
+#error "cowguard: page tables in highmem need __pte_offset_map_lock(), which 6.5+ does not export"
+#endif
+/*
+ * pte_offset_map_lock() for a module: since 6.5 the page table may go
+ * away under mmap_read_lock (khugepaged frees it after an RCU grace
+ * period), so map it under rcu_read_lock(), which pte_unmap() ends, and
+ * recheck the PMD under the PTE lock, as __pte_offset_map_lock() does.
+ * NULL when there is no page table (any more).
+ */
+static pte_t *cowguard_pte_offset_map_lock(struct mm_struct *mm, pmd_t *pmd,
+					   unsigned long addr,
+					   spinlock_t **ptlp)
+{
+	pmd_t pmdval;
+	pte_t *pte;
+
+	rcu_read_lock();
+again:
+	pmdval = pmdp_get_lockless(pmd);
+	if (!pmd_present(pmdval) || pmd_leaf(pmdval) || pmd_bad(pmdval)) {
+		rcu_read_unlock();
+		return NULL;
+	}
+	pte = pte_offset_kernel(&pmdval, addr);
+	*ptlp = pte_lockptr(mm, &pmdval);
+	spin_lock(*ptlp);
+	if (unlikely(!pmd_same(pmdval, pmdp_get_lockless(pmd)))) {
+		spin_unlock(*ptlp);
+		goto again;
+	}
+	return pte;
+}
+#else
+#define cowguard_pte_offset_map_lock pte_offset_map_lock
+#endif
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0)
+/* page_mapcount() before 6.12 removed it: the mappings of this page. */
+static int cowguard_page_mapcount(struct page *page)
+{
+	struct folio *folio = page_folio(page);
+
+	if (!folio_test_large(folio))
+		return folio_mapcount(folio);
+	return atomic_read(&page->_mapcount) + 1 + folio_entire_mapcount(folio);
+}
+
+#define cowguard_gup_remote(mm, addr, flags, page) \
+	get_user_pages_remote(mm, addr, 1, flags, page, NULL)
+
+/* 6.12 dropped no_llseek(): a file without ->llseek cannot seek. */
+#define cowguard_no_llseek NULL
+#else
+#define cowguard_page_mapcount page_mapcount
+#define cowguard_gup_remote(mm, addr, flags, page) \
+	get_user_pages_remote(mm, addr, 1, flags, page, NULL, NULL)
+#define cowguard_no_llseek no_llseek
+#endif
 
 /* --- counters ---------------------------------------------------------- */
 
@@ -182,7 +246,7 @@ static const struct file_operations cowguard_reset_fops = {
 	.owner		= THIS_MODULE,
 	.open		= cowguard_reset_open,
 	.write		= cowguard_reset_write,
-	.llseek		= no_llseek,
+	.llseek		= cowguard_no_llseek,
 };
 
 static int cowguard_counters_init(void)
@@ -357,7 +421,7 @@ static void cowguard_query_page(struct cowguard_refs *refs,
 	struct folio *folio = page_folio(page);
 
 	q->refcount = folio_ref_count(folio);
-	q->mapcount = page_mapcount(page);
+	q->mapcount = cowguard_page_mapcount(page);
 	if (PageAnon(page)) {
 		q->flags |= COWGUARD_Q_ANON;
 		if (PageAnonExclusive(page))
@@ -428,8 +492,10 @@ static int cowguard_walk(struct cowguard_refs *refs, struct cowguard_query *q,
 	if (pmd_none(pmdval) || pmd_bad(pmdval))
 		return 0;
 
-	pte = pte_offset_map_lock(mm, pmd, addr, &ptl);
-	ptent = *pte;
+	pte = cowguard_pte_offset_map_lock(mm, pmd, addr, &ptl);
+	if (!pte)
+		return 0;
+	ptent = ptep_get(pte);
 	if (pte_present(ptent)) {
 		q->state = COWGUARD_PRESENT;
 		if (pte_write(ptent))
@@ -517,8 +583,7 @@ static long cowguard_remote_write(struct cowguard_refs *refs, void __user *arg)
 		ret = -EINTR;
 		goto out_idle;
 	}
-	got = get_user_pages_remote(mm, r.addr, 1, FOLL_WRITE | FOLL_FORCE,
-				    &page, NULL, NULL);
+	got = cowguard_gup_remote(mm, r.addr, FOLL_WRITE | FOLL_FORCE, &page);
 	if (got != 1) {
 		mmap_read_unlock(mm);
 		ret = got < 0 ? got : -EFAULT;
@@ -664,7 +729,7 @@ static const struct file_operations cowguard_hooks_fops = {
 	.release	= cowguard_hooks_release,
 	.unlocked_ioctl	= cowguard_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
-	.llseek		= no_llseek,
+	.llseek		= cowguard_no_llseek,
 };
 
 static int __init cowguard_init(void)

@@ -74,19 +74,12 @@ conf_error() {
 	LIB_ERROR=$*
 }
 
-# conf_load NAME: the variables of configs/NAME.conf.
-conf_load() {
-	case $1 in
-	'' | *[!a-z0-9_-]*) conf_error "bad ARCH '$1'"; return 1 ;;
-	esac
-	_conf=$CONF_TOP/configs/$1.conf
-	if [ ! -f "$_conf" ]; then
-		conf_error "unknown ARCH '$1' (known: $(conf_names | paste -sd' ' -))"
-		return 1
-	fi
+# conf_unknown_keys KEYS FILE: the variables FILE assigns that are not in
+# KEYS, one per line (configs/*.conf and configs/base/*.conf).
+conf_unknown_keys() {
 	# Top-level assignments only: lines inside a quoted value (KCONFIG's
 	# CONFIG_*=) are not keys, and comments do not open quotes.
-	_unknown=$(awk -v keys=" $(echo $CONF_KEYS) " -v sq="'" '
+	awk -v keys=" $(echo $1) " -v sq="'" '
 		!q && /^[[:space:]]*#/ { next }
 		!q && match($0, /^[A-Za-z_][A-Za-z0-9_]*=/) {
 			k = substr($0, 1, RLENGTH - 1)
@@ -107,7 +100,20 @@ conf_load() {
 				else if (c == "#") break
 			}
 		}
-	' "$_conf")
+	' "$2"
+}
+
+# conf_load NAME: the variables of configs/NAME.conf.
+conf_load() {
+	case $1 in
+	'' | *[!a-z0-9_-]*) conf_error "bad ARCH '$1'"; return 1 ;;
+	esac
+	_conf=$CONF_TOP/configs/$1.conf
+	if [ ! -f "$_conf" ]; then
+		conf_error "unknown ARCH '$1' (known: $(conf_names | paste -sd' ' -))"
+		return 1
+	fi
+	_unknown=$(conf_unknown_keys "$CONF_KEYS" "$_conf")
 	if [ -n "$_unknown" ]; then
 		conf_error "configs/$1.conf: unknown key$(echo "$_unknown" |
 			awk 'END { if (NR > 1) printf "s" }') $(echo $_unknown) (known: $(echo $CONF_KEYS))"

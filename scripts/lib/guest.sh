@@ -188,7 +188,7 @@ write_run_env() {
 		printf 'KERNEL_VERSION=%s\n' "$(tree_version "$TREE")"
 		printf 'BASE=%s\n' "$BASE_DESC"
 		printf 'BASE_ID=%s\n' "$BASE_ID"
-		printf '%s\n' "$patch_list" | sed -n "s|^..*|PATCH_FILE=$TOP/patches/&|p"
+		printf '%s\n' "$patch_list" | sed -n "s|^..*|PATCH_FILE=$SERIES_DIR/&|p"
 		printf 'PATCHSET_HASH=%s\n' "$(series_patchset_hash "$PATCHES")"
 		printf 'CONFIG=%s\n' "$OBJ/.config"
 		printf 'CONFIG_SHA256=%s\n' "$(sha256sum <"$OBJ/.config" | cut -c-64)"

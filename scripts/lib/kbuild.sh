@@ -39,6 +39,8 @@ do_config() {
 		# Options the series adds do not exist in the base tree.
 		! series_applied "$PATCHES" || cat "$TOP/configs/series.config"
 		printf '# configs/%s.conf\n%s\n' "$ARCH" "$KCONFIG"
+		[ -z "$BASE_KCONFIG" ] ||
+			printf '# configs/base/%s.conf\n%s\n' "$BASE_VERSION" "$BASE_KCONFIG"
 		! series_is_base "$PATCHES" || [ -z "$KCONFIG_BASE" ] ||
 			printf '# configs/%s.conf, KCONFIG_BASE\n%s\n' "$ARCH" "$KCONFIG_BASE"
 		if [ -n "$DEBUG" ]; then
@@ -55,7 +57,8 @@ do_config() {
 	# complete: an interrupted run must not leave a match behind.
 	rm -f "$frag"
 	stage config "$ARCH: tinyconfig + configs/common.config$(! series_applied "$PATCHES" ||
-		echo ' + configs/series.config') + configs/$ARCH.conf$([ -z "$DEBUG" ] ||
+		echo ' + configs/series.config') + configs/$ARCH.conf$([ -z "$BASE_KCONFIG" ] ||
+		echo " + configs/base/$BASE_VERSION.conf")$([ -z "$DEBUG" ] ||
 		echo ' + configs/debug.config')"
 	logged "$OBJ/config.log" kmake tinyconfig
 	logged "$OBJ/config.log" "$TREE/scripts/kconfig/merge_config.sh" -m \
@@ -121,9 +124,14 @@ do_build() {
 	fi
 
 	stage build "selftests and init ($ARCH, static)"
+	# The kernel's exported headers, which the tree's own selftests need
+	# from 6.3 on (tools/testing/selftests/mm; UML exports none).
+	[ ! -f "$TREE/tools/testing/selftests/mm/Makefile" ] ||
+		logged "$OBJ/headers.log" kmake headers
 	logged "$OBJ/selftests.log" make -C "$TOP/selftests" KSRC="$TREE" \
 		OUT="$OBJ/selftests" CROSS_COMPILE="$CROSS_COMPILE" \
-		LISTS="$SELFTEST_LISTS" GUEST_CFLAGS="$GUEST_CFLAGS"
+		LISTS="$SELFTEST_LISTS" GUEST_CFLAGS="$GUEST_CFLAGS" \
+		KHDR="$OBJ/usr/include"
 	# What this guest cannot run is a SKIP with the reason from
 	# selftests/expected, not a failure of a program that cannot tell.
 	"$TOP/scripts/expect" skips "$ARCH" "$PATCHES" \
@@ -146,10 +154,10 @@ copy_module() {
 	# A mutant of the module itself (series_patch_target) patches the
 	# copy; rsync puts the pristine file back for the next build.
 	for p in $(series_patches "$PATCHES"); do
-		target=$(series_patch_target "$TOP/patches/$p") || die "$LIB_ERROR"
+		target=$(series_patch_target "$SERIES_DIR/$p") || die "$LIB_ERROR"
 		[ "$target" = module ] || continue
-		patch -s -p1 -d "$ext" <"$TOP/patches/$p" ||
-			die "patches/$p does not apply to module/"
+		patch -s -p1 -d "$ext" <"$SERIES_DIR/$p" ||
+			die "$BASE_SERIES/$p does not apply to module/"
 	done
 }
 

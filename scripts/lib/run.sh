@@ -2,7 +2,9 @@
 # shellcheck shell=sh
 #
 # The run directory that scripts/cowguard qemu leaves for each run, and
-# the readers of what is in it. RUN_BUILD is the build directory.
+# the readers of what is in it. RUN_BUILD is the build directory (BUILD_DIR,
+# default build/); BASE and KERNEL_SRC in the environment say where in it
+# (run_build).
 #
 #   console.log   the guest's console
 #   results.txt   "STATUS  case[  (reason)]" per case (scripts/parse-console)
@@ -12,11 +14,13 @@
 #   results.json  the run in KCIDB's format, results.xml in JUnit's
 #                 (scripts/results-export)
 
+CONF_TOP=${CONF_TOP:-$TOP}
+. "$CONF_TOP/scripts/lib/base.sh"
+
 # ext_build BUILD: where the runs of KERNEL_SRC (from the environment)
 # are built: a directory of their own under BUILD per tree, so that its
 # base, objects and runs never mix with the Debian tree's; BUILD itself
-# without KERNEL_SRC. scripts/cowguard builds there; whatever finds its
-# runs afterwards (run_dir) needs RUN_BUILD=$(ext_build BUILD).
+# without KERNEL_SRC.
 ext_build() {
 	if [ -n "${KERNEL_SRC:-}" ]; then
 		printf '%s/ext-%s\n' "$1" "$(printf '%s' \
@@ -27,10 +31,17 @@ ext_build() {
 	fi
 }
 
+# run_build BUILD: the build directory of the kernels of BASE (base_build)
+# and KERNEL_SRC (ext_build). scripts/cowguard builds there.
+run_build() {
+	ext_build "$(base_build "$1")"
+}
+
 # run_dir ARCH PATCHES [SUITE]: DEBUG=1 in the environment (the debug
 # kernels) adds "-debug".
 run_dir() {
-	printf '%s/run-%s-%s%s%s\n' "$RUN_BUILD" "$1" "$2" "${DEBUG:+-debug}" "${3:+-$3}"
+	printf '%s/run-%s-%s%s%s\n' "$(run_build "$RUN_BUILD")" "$1" "$2" \
+		"${DEBUG:+-debug}" "${3:+-$3}"
 }
 
 # run_counter DIR NAME: a cowguard.ko counter as the guest printed it after

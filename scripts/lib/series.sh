@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0
 # shellcheck shell=sh
 #
-# The PATCHES levels: the one place that knows what each one is.
+# The PATCHES levels: the one place that knows what each one is. The
+# series is the one of the base (scripts/lib/base.sh): SERIES_DIR, which
+# base_load sets, is its directory (patches/ for 6.1).
 #
 #   none           the base tree (with patches/stable, see below)
 #   counters       the series up to its "# PATCHES=counters stops here"
@@ -18,10 +20,10 @@ SERIES_COUNTERS_STOP='# PATCHES=counters stops here'
 # series is about. Each stays as 6.1.y should have it, for stable@.
 
 # series_stable_patches: the patch files of patches/stable/series, in
-# order, relative to patches/stable/.
+# order, relative to the series' stable/.
 series_stable_patches() {
-	[ -f "$SERIES_TOP/patches/stable/series" ] || return 0
-	sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$SERIES_TOP/patches/stable/series"
+	[ -f "$SERIES_DIR/stable/series" ] || return 0
+	sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$SERIES_DIR/stable/series"
 }
 
 # series_level_ok LEVEL: a level that exists (the reason in LIB_ERROR
@@ -31,8 +33,8 @@ series_level_ok() {
 	all | none | counters) return 0 ;;
 	mutant-*[!a-z0-9-]* | mutant-) ;;
 	mutant-*)
-		[ -f "$SERIES_TOP/patches/mutants/${1#mutant-}.patch" ] && return 0
-		LIB_ERROR="no patches/mutants/${1#mutant-}.patch for PATCHES=$1"
+		[ -f "$SERIES_DIR/mutants/${1#mutant-}.patch" ] && return 0
+		LIB_ERROR="no ${SERIES_DIR#"$SERIES_TOP"/}/mutants/${1#mutant-}.patch for PATCHES=$1"
 		return 1 ;;
 	esac
 	LIB_ERROR="bad PATCHES '$1' (all, none, counters, mutant-<name>)"
@@ -51,29 +53,33 @@ series_applied() {
 	[ "$1" != none ]
 }
 
-# series_words LEVEL BASE_MARKER: the words of selftests/expected that
-# name this kernel.
+# series_words LEVEL MARKER BASE: the words of selftests/expected that
+# name this kernel: MARKER is yes when the base has the swap PTE
+# exclusive marker on its architecture, BASE the base's version. Each
+# word also comes as "<BASE>:<word>", and BASE itself is one: a kernel of
+# one base only.
 series_words() {
 	case $1 in
-	mutant-*) echo "mutant:${1#mutant-}"; return ;;
+	mutant-*) w="mutant:${1#mutant-}" ;;
+	*)
+		w=$1
+		if series_is_base "$1"; then
+			w="$w base"
+			[ "$2" = yes ] || w="$w nomarker"
+		fi ;;
 	esac
-	w=$1
-	if series_is_base "$1"; then
-		w="$w base"
-		[ "$2" = yes ] || w="$w nomarker"
-	fi
-	echo "$w"
+	echo "$w $3 $(printf '%s\n' $w | sed "s/^/$3:/" | paste -sd' ' -)"
 }
 
 # series_patches LEVEL: the patch files of the level, in order, relative
-# to patches/.
+# to the series' directory.
 series_patches() {
 	case $1 in
 	none) ;;
-	counters) sed "/^$SERIES_COUNTERS_STOP\$/q" "$SERIES_TOP/patches/series" ;;
-	mutant-*) cat "$SERIES_TOP/patches/series"
+	counters) sed "/^$SERIES_COUNTERS_STOP\$/q" "$SERIES_DIR/series" ;;
+	mutant-*) cat "$SERIES_DIR/series"
 		echo "mutants/${1#mutant-}.patch" ;;
-	*) cat "$SERIES_TOP/patches/series" ;;
+	*) cat "$SERIES_DIR/series" ;;
 	esac | sed -e 's/#.*//' -e '/^[[:space:]]*$/d'
 }
 
@@ -83,7 +89,7 @@ series_patches() {
 series_patchset_hash() {
 	_list=$(series_patches "$1")
 	[ -n "$_list" ] || return 0
-	printf '%s\n' "$_list" | sed "s|^|$SERIES_TOP/patches/|" | tr '\n' '\0' |
+	printf '%s\n' "$_list" | sed "s|^|$SERIES_DIR/|" | tr '\n' '\0' |
 		xargs -0 sha256sum | cut -c-64 | sha256sum | cut -c-64
 }
 

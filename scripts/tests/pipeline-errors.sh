@@ -36,7 +36,6 @@ mkdir -p "$tmp/linux-5.15" "$tmp/not-a-kernel"
 printf 'VERSION = 5\nPATCHLEVEL = 15\nSUBLEVEL = 90\n' >"$tmp/linux-5.15/Makefile"
 
 echo "TAP version 13"
-echo "1..17"
 expect_error "unknown ARCH" "unknown ARCH 'vax'" \
 	env ARCH=vax "$TOP/scripts/cowguard" qemu
 expect_error "ARCH with a path in it" "bad ARCH" \
@@ -51,6 +50,12 @@ expect_error "KERNEL_SRC not a kernel" "not a Linux source tree" \
 	env KERNEL_SRC="$tmp/not-a-kernel" "$TOP/scripts/cowguard" qemu
 expect_error "KERNEL_SRC not 6.1" "is Linux 5.15.90, not 6.1.y" \
 	env KERNEL_SRC="$tmp/linux-5.15" "$TOP/scripts/cowguard" qemu
+expect_error "unknown BASE" "unknown BASE '6.2' (known: 6.1 6.12)" \
+	env BASE=6.2 "$TOP/scripts/cowguard" qemu
+expect_error "BASE with a path in it" "bad BASE '../6.1'" \
+	env BASE=../6.1 "$TOP/scripts/cowguard" qemu
+expect_error "KERNEL_SRC not of BASE=6.12" "is Linux 5.15.90, not 6.12.y (BASE=6.12)" \
+	env BASE=6.12 KERNEL_SRC="$tmp/linux-5.15" "$TOP/scripts/cowguard" qemu
 expect_error "bad GUEST_MEM_MB" "bad GUEST_MEM_MB '256M'" \
 	env GUEST_MEM_MB=256M "$TOP/scripts/cowguard" qemu
 expect_error "GUEST_CMDLINE with a shell character" "bad GUEST_CMDLINE" \
@@ -133,5 +138,7 @@ else
 	echo "ok $n tree left at the base after a failed apply"
 fi
 
+# The plan last: the count is the cases run.
+echo "1..$n"
 echo "pipeline-errors: $pass passed, $fail failed"
 [ $fail -eq 0 ]
