@@ -37,7 +37,8 @@ do_config() {
 	{
 		cat "$TOP/configs/common.config"
 		# Options the series adds do not exist in the base tree.
-		! series_applied "$PATCHES" || cat "$TOP/configs/series.config"
+		! series_applied "$PATCHES" || [ ! -f "$SERIES_DIR/series.config" ] ||
+			cat "$SERIES_DIR/series.config"
 		printf '# configs/%s.conf\n%s\n' "$ARCH" "$KCONFIG"
 		[ -z "$BASE_KCONFIG" ] ||
 			printf '# configs/base/%s.conf\n%s\n' "$BASE_VERSION" "$BASE_KCONFIG"
@@ -57,7 +58,7 @@ do_config() {
 	# complete: an interrupted run must not leave a match behind.
 	rm -f "$frag"
 	stage config "$ARCH: tinyconfig + configs/common.config$(! series_applied "$PATCHES" ||
-		echo ' + configs/series.config') + configs/$ARCH.conf$([ -z "$BASE_KCONFIG" ] ||
+		[ ! -f "$SERIES_DIR/series.config" ] || echo " + $BASE_SERIES/series.config") + configs/$ARCH.conf$([ -z "$BASE_KCONFIG" ] ||
 		echo " + configs/base/$BASE_VERSION.conf")$([ -z "$DEBUG" ] ||
 		echo ' + configs/debug.config')"
 	logged "$OBJ/config.log" kmake tinyconfig

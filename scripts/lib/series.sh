@@ -30,7 +30,11 @@ series_stable_patches() {
 # otherwise).
 series_level_ok() {
 	case $1 in
-	all | none | counters) return 0 ;;
+	all | none) return 0 ;;
+	counters)
+		series_has_counters && return 0
+		LIB_ERROR="PATCHES=counters: ${SERIES_DIR#"$SERIES_TOP"/}/series has no '$SERIES_COUNTERS_STOP' line"
+		return 1 ;;
 	mutant-*[!a-z0-9-]* | mutant-) ;;
 	mutant-*)
 		[ -f "$SERIES_DIR/mutants/${1#mutant-}.patch" ] && return 0
@@ -47,10 +51,21 @@ series_is_base() {
 	return 1
 }
 
-# series_applied LEVEL: some of the series is applied (and with it patch
-# 1's event counters, and the options of configs/series.config).
+# series_applied LEVEL: some of the series is applied (and with it the
+# options of the series' series.config).
 series_applied() {
 	[ "$1" != none ]
+}
+
+# series_has_counters: the series begins with the event counters, up to
+# its "# PATCHES=counters stops here" line (6.1's patch 1).
+series_has_counters() {
+	grep -qx "$SERIES_COUNTERS_STOP" "$SERIES_DIR/series" 2>/dev/null
+}
+
+# series_counts LEVEL: the level's kernel has the event counters.
+series_counts() {
+	series_applied "$1" && series_has_counters
 }
 
 # series_words LEVEL MARKER BASE: the words of selftests/expected that
