@@ -397,7 +397,7 @@ static void relay(int fd, char *buf, size_t *len, int flush, struct relay *r)
 static const char *run_test(const struct test *t, int *ok, char *why,
 			    size_t whylen)
 {
-	char path[128], buf[LINE_MAX_LEN];
+	char path[128], buf[LINE_MAX_LEN], *argv[MAX_ARGS + 1];
 	struct relay rel = { .test = t->name };
 	double deadline = now() + t->timeout_s;
 	size_t len = 0;
@@ -418,7 +418,15 @@ static const char *run_test(const struct test *t, int *ok, char *why,
 		close(pfd[0]);
 		close(pfd[1]);
 		chdir("/tmp");
-		execv(path, t->argv);
+		/*
+		 * argv[0] is the path the program was run by, as a shell
+		 * passes it: some programs open themselves through it
+		 * (6.12's pagemap_ioctl maps its own file), and the
+		 * working directory is /tmp, not /tests.
+		 */
+		memcpy(argv, t->argv, sizeof(argv));
+		argv[0] = path;
+		execv(path, argv);
 		fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
 		_exit(127);
 	}

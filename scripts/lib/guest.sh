@@ -44,6 +44,7 @@ guest_cmdline() {
 	# An oops on an SMP guest often leaves a lock held and the guest hung
 	# until the timeout: panic and reboot at once instead.
 	cmdline="console=$CONSOLE panic=-1 oops=panic cowguard.shutdown=$SHUTDOWN $KERNEL_CMDLINE"
+	[ -z "$BASE_CMDLINE" ] || cmdline="$cmdline $BASE_CMDLINE"
 	# DEBUG=1: DEBUG_PAGEALLOC and page_table_check are off unless asked
 	# for (an architecture without page_table_check ignores the word).
 	[ -z "$DEBUG" ] || cmdline="$cmdline debug_pagealloc=on page_table_check=on cowguard.timeout_scale=$DEBUG_SCALE"
