@@ -4,13 +4,16 @@
 # prove it under QEMU.
 #
 #   make qemu    [ARCH=x86_64] [PATCHES=all|none|counters|mutant-<name>]
-#                [SUITE=races] [DEBUG=1] [KERNEL_SRC=<6.1.y tree>]
-#                apply patches/series, build, boot under QEMU, run the
-#                selftests; the last line is "ARCH: N passed, N failed, N skipped"
+#                [SUITE=races] [DEBUG=1] [BASE=6.1|6.12] [KERNEL_SRC=<tree of BASE>]
+#                apply the base's series (patches/series, patches/6.12/
+#                series), build, boot under QEMU, run the selftests;
+#                the last line is "ARCH: N passed, N failed, N skipped"
 #   make check   what CI runs: lint, tool tests and the QEMU runs in
 #                scripts/check; CHECK_ONLY=<text> re-runs matching steps
 #   make check-full  make check with every affected architecture of the
 #                old check and every mutant (longer than CI's budget)
+#   make check-6.12  only make check's BASE=6.12 steps: stock 6.12 and
+#                6.12 with patches/6.12, every case as expected, and races
 #   make mutants [ARCH=x86_64] boot each deliberately broken kernel of
 #                patches/mutants/ and check the selftests catch it
 #   make bench   [ARCH=x86_64] boot PATCHES=none, counters and all with
@@ -56,6 +59,9 @@ check:
 check-full:
 	@CHECK_FULL=1 scripts/check
 
+check-6.12:
+	@CHECK_612=1 CHECK_ONLY="BASE=6.12" scripts/check
+
 lint:
 	@scripts/lint-series
 
@@ -90,4 +96,4 @@ clean:
 help:
 	@sed -n '/^#   make/,/^#$$/p' Makefile | sed 's/^# \{0,1\}//'
 
-.PHONY: qemu check check-full lint docs compile-matrix boot-matrix mutants lava lava-check bench soak clean help
+.PHONY: qemu check check-full check-6.12 lint docs compile-matrix boot-matrix mutants lava lava-check bench soak clean help
