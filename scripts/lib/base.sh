@@ -12,8 +12,6 @@
 #                 series, the cover letter, and optionally stable/ (fixes
 #                 the base lacks, applied to every level) and mutants/
 #   SERIES_DIR    the same, absolute (scripts/lib/series.sh reads it)
-#   BASE_KCONFIG  Kconfig lines for every kernel of this base, after the
-#                 description's KCONFIG: what the base's own selftests need
 #   BASE_CMDLINE  kernel command line words for every guest of this base,
 #                 after the description's KERNEL_CMDLINE
 #   BASE_EVERY_ARCH_MARKED  yes: every architecture of this base has the
@@ -24,7 +22,7 @@
 # where its trees, objects and runs keep the default base's names.
 
 BASE_DEFAULT=6.1
-BASE_KEYS='BASE_SERIES BASE_KCONFIG BASE_CMDLINE BASE_EVERY_ARCH_MARKED'
+BASE_KEYS='BASE_SERIES BASE_CMDLINE BASE_EVERY_ARCH_MARKED'
 
 # base_names: every base, sorted by version.
 base_names() {
@@ -49,7 +47,7 @@ base_load() {
 		LIB_ERROR="configs/base/$BASE_VERSION.conf: unknown key $(echo $_unknown) (known: $BASE_KEYS)"
 		return 1
 	fi
-	BASE_SERIES= BASE_KCONFIG= BASE_CMDLINE= BASE_EVERY_ARCH_MARKED=no
+	BASE_SERIES= BASE_CMDLINE= BASE_EVERY_ARCH_MARKED=no
 	# shellcheck source=/dev/null
 	. "$_base"
 	case $BASE_EVERY_ARCH_MARKED in

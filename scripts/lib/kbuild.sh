@@ -31,6 +31,15 @@ kmake() {
 
 # --- kernel ---------------------------------------------------------------
 
+# list_configs: the Kconfig fragments of the architecture's own test
+# lists (KCONFIG_LISTS), selftests/<list>.config where one exists,
+# relative to selftests/.
+list_configs() {
+	for l in $KCONFIG_LISTS; do
+		[ ! -f "$TOP/selftests/${l%.list}.config" ] || echo "${l%.list}.config"
+	done
+}
+
 do_config() {
 	mkdir -p "$OBJ"
 	frag=$OBJ/cowguard.fragment
@@ -40,8 +49,12 @@ do_config() {
 		! series_applied "$PATCHES" || [ ! -f "$SERIES_DIR/series.config" ] ||
 			cat "$SERIES_DIR/series.config"
 		printf '# configs/%s.conf\n%s\n' "$ARCH" "$KCONFIG"
-		[ -z "$BASE_KCONFIG" ] ||
-			printf '# configs/base/%s.conf\n%s\n' "$BASE_VERSION" "$BASE_KCONFIG"
+		# What the architecture's test lists need of the kernel
+		# (selftests/<list>.config): a SUITE does not change it.
+		for f in $(list_configs); do
+			printf '# selftests/%s\n' "$f"
+			cat "$TOP/selftests/$f"
+		done
 		! series_is_base "$PATCHES" || [ -z "$KCONFIG_BASE" ] ||
 			printf '# configs/%s.conf, KCONFIG_BASE\n%s\n' "$ARCH" "$KCONFIG_BASE"
 		if [ -n "$DEBUG" ]; then
@@ -58,8 +71,8 @@ do_config() {
 	# complete: an interrupted run must not leave a match behind.
 	rm -f "$frag"
 	stage config "$ARCH: tinyconfig + configs/common.config$(! series_applied "$PATCHES" ||
-		[ ! -f "$SERIES_DIR/series.config" ] || echo " + $BASE_SERIES/series.config") + configs/$ARCH.conf$([ -z "$BASE_KCONFIG" ] ||
-		echo " + configs/base/$BASE_VERSION.conf")$([ -z "$DEBUG" ] ||
+		[ ! -f "$SERIES_DIR/series.config" ] || echo " + $BASE_SERIES/series.config") + configs/$ARCH.conf$(for f in $(list_configs); do
+		printf ' + selftests/%s' "$f"; done)$([ -z "$DEBUG" ] ||
 		echo ' + configs/debug.config')"
 	logged "$OBJ/config.log" kmake tinyconfig
 	logged "$OBJ/config.log" "$TREE/scripts/kconfig/merge_config.sh" -m \
