@@ -19,6 +19,11 @@
  *                              referenced (ref), or soft-dirty with
  *                              another thread looping mmap/munmap
  *                              (sd_mmap)
+ *
+ * and for each load one "# overlap <load> <faulting writes> <of them begun
+ * during a walk>" line. The latency figures measure the walk only when
+ * enough of the writer's faults met one: scripts/bench declares a run
+ * invalid otherwise.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -158,7 +163,10 @@ static void clear_refs(const char *type)
 static char *region;
 static size_t region_size;
 static atomic_int stop;
+/* Set by the main thread while a clear_refs write is in progress. */
+static atomic_int walking;
 static uint64_t hist[MAX_WRITERS][HIST_US + 1];
+static uint64_t overlapping[MAX_WRITERS];
 /*
  * One writer per CPU but the first, each on its own CPU; clear_refs and
  * the mmap churner share the first. A writer that shared a CPU with the
@@ -201,6 +209,7 @@ static void *writer(void *arg)
 	faults = minor_faults();
 
 	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+		int in_walk = atomic_load(&walking);
 		uint64_t t = now_ns(), us;
 		long now_faults;
 
@@ -209,6 +218,7 @@ static void *writer(void *arg)
 		now_faults = minor_faults();
 		if (now_faults != faults) {
 			hist[id][us < HIST_US ? us : HIST_US]++;
+			overlapping[id] += in_walk;
 			faults = now_faults;
 		}
 		off += ps;
@@ -235,10 +245,11 @@ static void latency_under(const char *load, const char *type, int churn,
 			  int seconds)
 {
 	pthread_t th[MAX_WRITERS], churner;
-	uint64_t total = 0, seen = 0, p99 = 0, max = 0, end;
+	uint64_t total = 0, seen = 0, p99 = 0, max = 0, overlap = 0, end;
 	long loops = 0;
 
 	memset(hist, 0, sizeof(hist));
+	memset(overlapping, 0, sizeof(overlapping));
 	atomic_store(&stop, 0);
 	for (long i = 0; i < nr_writers; i++)
 		if (pthread_create(&th[i], NULL, writer, (void *)i))
@@ -247,7 +258,9 @@ static void latency_under(const char *load, const char *type, int churn,
 		die("pthread_create");
 	end = now_ns() + seconds * 1000000000ULL;
 	while (now_ns() < end) {
+		atomic_store(&walking, 1);
 		clear_refs(type);
+		atomic_store(&walking, 0);
 		loops++;
 	}
 	atomic_store(&stop, 1);
@@ -259,6 +272,8 @@ static void latency_under(const char *load, const char *type, int churn,
 	for (int b = 0; b <= HIST_US; b++)
 		for (int i = 0; i < nr_writers; i++)
 			total += hist[i][b];
+	for (int i = 0; i < nr_writers; i++)
+		overlap += overlapping[i];
 	for (int b = 0; b <= HIST_US; b++) {
 		uint64_t n = 0;
 
@@ -275,6 +290,8 @@ static void latency_under(const char *load, const char *type, int churn,
 	printf("# bench writer_max_us_%s %llu\n", load, (unsigned long long)max);
 	printf("# info %s: %ld clear_refs, %llu faulting writes\n", load, loops,
 	       (unsigned long long)total);
+	printf("# overlap %s %llu %llu\n", load, (unsigned long long)total,
+	       (unsigned long long)overlap);
 }
 
 static void bench_clear_refs(size_t mib, int seconds)
