@@ -15,8 +15,11 @@
 #include <linux/mm.h>
 #include <linux/swap.h>
 #include <linux/swapops.h>
+#include <linux/version.h>
 
-#ifndef __HAVE_ARCH_PTE_SWP_EXCLUSIVE
+/* Since 6.2 every architecture has the marker and the macro is gone. */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 2, 0) && \
+	!defined(__HAVE_ARCH_PTE_SWP_EXCLUSIVE)
 #error "this page table format has no swap PTE exclusive marker"
 #endif
 
