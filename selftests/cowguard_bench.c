@@ -12,18 +12,25 @@
  *
  * clear_refs and the faults around it, on a populated mapping:
  *   clear_refs_sd_ms_per_gib   one soft-dirty clear_refs (echo 4)
- *   writer_{p99,max}_us_<load> latency of the writes that page-faulted
- *                              (the thread's minor fault count moved), in
- *                              writer threads while the main thread loops
- *                              clear_refs: soft-dirty (sd), clear
- *                              referenced (ref), or soft-dirty with
- *                              another thread looping mmap/munmap
- *                              (sd_mmap)
+ *   writer_{p99,max}_us_<load> latency of the writer threads' writes
+ *                              while the main thread loops clear_refs:
+ *                              soft-dirty (sd), clear referenced (ref),
+ *                              or soft-dirty with another thread looping
+ *                              mmap/munmap (sd_mmap)
  *
- * and for each load one "# overlap <load> <faulting writes> <of them begun
- * during a walk>" line. The latency figures measure the walk only when
- * enough of the writer's faults met one: scripts/bench declares a run
- * invalid otherwise.
+ * A writer writes one page every WRITE_PERIOD_NS on a fixed schedule, and
+ * a write's latency counts from its slot in the schedule, not from when
+ * the writer got to it: a write stuck behind a walk makes every slot it
+ * overran late too. Timing only the writes that happened (closed loop)
+ * made the figures depend on how many unhindered faults fit between two
+ * walks, and the same kernel gave a p99 of 1 us in one run and 2766 us in
+ * another. The schedule visits each page at most once per load, so
+ * nearly every write is the first after a clear_refs and page-faults.
+ *
+ * For each load one "# stall <load> <median walk us> <writes> <writes
+ * that waited at least half a walk>" line: on a kernel whose walk holds
+ * mmap_lock for write, the writes must show the stall the figures are
+ * about, and scripts/bench declares a run invalid when they do not.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -50,6 +57,14 @@
 #define MAX_WRITERS	8
 /* Latency histogram: 1 us buckets up to 100 ms, then one overflow bucket. */
 #define HIST_US		100000
+/*
+ * A writer's schedule: one write per 50 us. A write fault under TCG takes
+ * a few us (fault_reuse_ns), so an undisturbed writer keeps to it, and a
+ * 5 s load gives 10^5 writes per writer: its p99 rests on 10^3 of them.
+ */
+#define WRITE_PERIOD_NS	50000ULL
+/* Walk durations kept per load; later walks are not timed. */
+#define MAX_WALKS	65536
 
 static size_t ps;
 
@@ -163,10 +178,9 @@ static void clear_refs(const char *type)
 static char *region;
 static size_t region_size;
 static atomic_int stop;
-/* Set by the main thread while a clear_refs write is in progress. */
-static atomic_int walking;
 static uint64_t hist[MAX_WRITERS][HIST_US + 1];
-static uint64_t overlapping[MAX_WRITERS];
+static uint64_t faulted[MAX_WRITERS];
+static uint64_t walk_us[MAX_WALKS];
 /*
  * One writer per CPU but the first, each on its own CPU; clear_refs and
  * the mmap churner share the first. A writer that shared a CPU with the
@@ -194,9 +208,17 @@ static long minor_faults(void)
 	return ru.ru_minflt;
 }
 
+static void record(long id, uint64_t ns)
+{
+	uint64_t us = ns / 1000;
+
+	hist[id][us < HIST_US ? us : HIST_US]++;
+}
+
 /*
- * Writes one byte per page, round and round, and records how long each
- * write that page-faulted took (the others never wait for mmap_lock).
+ * Writes one byte per page on its schedule (see the top of the file).
+ * Slots a late write overran are recorded with the lateness they would
+ * have seen, and the writer resumes at the first slot still ahead.
  */
 static void *writer(void *arg)
 {
@@ -204,23 +226,25 @@ static void *writer(void *arg)
 	size_t stride = region_size / nr_writers;
 	char *base = region + id * stride;
 	size_t off = 0;
+	uint64_t slot;
 
 	run_on_cpu((id + 1) % nr_cpus);
 	faults = minor_faults();
+	slot = now_ns();
 
 	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
-		int in_walk = atomic_load(&walking);
-		uint64_t t = now_ns(), us;
+		uint64_t end;
 		long now_faults;
 
+		while (now_ns() < slot)
+			;
 		base[off]++;
-		us = (now_ns() - t) / 1000;
+		end = now_ns();
 		now_faults = minor_faults();
-		if (now_faults != faults) {
-			hist[id][us < HIST_US ? us : HIST_US]++;
-			overlapping[id] += in_walk;
-			faults = now_faults;
-		}
+		faulted[id] += now_faults != faults;
+		faults = now_faults;
+		for (; slot <= end; slot += WRITE_PERIOD_NS)
+			record(id, end - slot);
 		off += ps;
 		if (off >= stride)
 			off = 0;
@@ -245,11 +269,17 @@ static void latency_under(const char *load, const char *type, int churn,
 			  int seconds)
 {
 	pthread_t th[MAX_WRITERS], churner;
-	uint64_t total = 0, seen = 0, p99 = 0, max = 0, overlap = 0, end;
+	uint64_t total = 0, seen = 0, p99 = 0, max = 0, stalled = 0;
+	uint64_t end, walk = 0, writes_faulted = 0;
 	long loops = 0;
 
 	memset(hist, 0, sizeof(hist));
-	memset(overlapping, 0, sizeof(overlapping));
+	memset(faulted, 0, sizeof(faulted));
+	/*
+	 * Every page write-protected, so that the first write to each page
+	 * in this load faults whatever the load's walk does to the PTEs.
+	 */
+	clear_refs("4");
 	atomic_store(&stop, 0);
 	for (long i = 0; i < nr_writers; i++)
 		if (pthread_create(&th[i], NULL, writer, (void *)i))
@@ -258,9 +288,11 @@ static void latency_under(const char *load, const char *type, int churn,
 		die("pthread_create");
 	end = now_ns() + seconds * 1000000000ULL;
 	while (now_ns() < end) {
-		atomic_store(&walking, 1);
+		uint64_t t = now_ns();
+
 		clear_refs(type);
-		atomic_store(&walking, 0);
+		if (loops < MAX_WALKS)
+			walk_us[loops] = (now_ns() - t) / 1000;
 		loops++;
 	}
 	atomic_store(&stop, 1);
@@ -268,12 +300,22 @@ static void latency_under(const char *load, const char *type, int churn,
 		pthread_join(th[i], NULL);
 	if (churn)
 		pthread_join(churner, NULL);
+	if (loops)
+		walk = median(walk_us, loops < MAX_WALKS ? loops : MAX_WALKS);
 
-	for (int b = 0; b <= HIST_US; b++)
-		for (int i = 0; i < nr_writers; i++)
-			total += hist[i][b];
 	for (int i = 0; i < nr_writers; i++)
-		overlap += overlapping[i];
+		writes_faulted += faulted[i];
+	for (int b = 0; b <= HIST_US; b++) {
+		uint64_t n = 0;
+
+		for (int i = 0; i < nr_writers; i++)
+			n += hist[i][b];
+		if (!n)
+			continue;
+		total += n;
+		if (2 * (uint64_t)b >= walk)
+			stalled += n;
+	}
 	for (int b = 0; b <= HIST_US; b++) {
 		uint64_t n = 0;
 
@@ -288,10 +330,11 @@ static void latency_under(const char *load, const char *type, int churn,
 	}
 	printf("# bench writer_p99_us_%s %llu\n", load, (unsigned long long)p99);
 	printf("# bench writer_max_us_%s %llu\n", load, (unsigned long long)max);
-	printf("# info %s: %ld clear_refs, %llu faulting writes\n", load, loops,
-	       (unsigned long long)total);
-	printf("# overlap %s %llu %llu\n", load, (unsigned long long)total,
-	       (unsigned long long)overlap);
+	printf("# info %s: %ld clear_refs, median %llu us; %llu writes, %llu of them page-faulted\n",
+	       load, loops, (unsigned long long)walk,
+	       (unsigned long long)total, (unsigned long long)writes_faulted);
+	printf("# stall %s %llu %llu %llu\n", load, (unsigned long long)walk,
+	       (unsigned long long)total, (unsigned long long)stalled);
 }
 
 static void bench_clear_refs(size_t mib, int seconds)
