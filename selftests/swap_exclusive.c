@@ -24,8 +24,9 @@
  * a THP the NR_PAGES pages tested are spread over the whole huge page.
  * 6.1 reclaim never swaps out a THP that has references beyond its
  * mappings (can_split_folio() refuses to split it, and a THP is only
- * swapped whole or split): the cases that hold a reference across a
- * swapout report that as a SKIP in the THP contexts.
+ * swapped whole or split), and 6.12 does not in these tests either: the
+ * cases that hold a reference across a swapout report that as a SKIP in
+ * the THP contexts.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -237,7 +238,7 @@ static bool page_out(struct __test_metadata *_metadata,
 			     "page %zu not swapped out by MADV_PAGEOUT (pagemap %#llx)%s",
 			     i, (unsigned long long)ent,
 			     self->stride != ps ?
-			     ": 6.1 reclaim swaps a THP out only when it has no references beyond its mappings" :
+			     ": reclaim does not swap out a THP with references beyond its mappings" :
 			     "");
 	}
 	return true;
