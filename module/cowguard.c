@@ -542,6 +542,33 @@ static long cowguard_query(struct cowguard_refs *refs, void __user *arg)
 }
 
 /*
+ * After its copy, the series' __access_remote_vm() takes the write fault
+ * again where soft-dirty is tracked, so that a clear_refs walk under
+ * mmap_read_lock that ran between the GUP and the copy does not hide the
+ * write (mm/memory.c: remote_write_refault(); module/Kbuild defines
+ * COWGUARD_REMOTE_REFAULT when the kernel has it). Do as the kernel does,
+ * under the same condition as its vma_soft_dirty_enabled(), which
+ * mm/internal.h keeps from modules.
+ */
+#ifdef COWGUARD_REMOTE_REFAULT
+static void cowguard_remote_refault(struct mm_struct *mm, unsigned long addr)
+{
+	struct vm_area_struct *vma = vma_lookup(mm, addr);
+	struct page *page;
+
+	if (!IS_ENABLED(CONFIG_MEM_SOFT_DIRTY) || !vma ||
+	    (vma->vm_flags & VM_SOFTDIRTY))
+		return;
+	if (cowguard_gup_remote(mm, addr, FOLL_WRITE | FOLL_FORCE, &page) == 1)
+		put_page(page);
+}
+#else
+static void cowguard_remote_refault(struct mm_struct *mm, unsigned long addr)
+{
+}
+#endif
+
+/*
  * What access_remote_vm() does for a write to one page, with the GUP and
  * the copy hold_ms apart: mmap_lock stays held for read from one to the
  * other, as it does there. Nothing the caller can pass leaves the page or
@@ -602,6 +629,7 @@ static long cowguard_remote_write(struct cowguard_refs *refs, void __user *arg)
 		memcpy_to_page(page, offset_in_page(r.addr), bounce, r.len);
 		r.write_ns = ktime_get_ns();
 		set_page_dirty_lock(page);
+		cowguard_remote_refault(mm, r.addr);
 		ret = 0;
 	} else {
 		ret = -EINTR;

@@ -40,6 +40,30 @@ list_configs() {
 	done
 }
 
+# Kconfig runs five times for one .config (tinyconfig is three of them),
+# about half a minute per architecture, and a clean clone (CI) starts with
+# an empty build directory. A finished .config depends only on the
+# fragment, the tree's Kconfig files and the compiler, which Kconfig asks
+# what it supports: keep it under a key of the three in CONFIG_CACHE (next
+# to ccache's cache) and copy it into a new object directory instead of
+# running Kconfig again. COWGUARD_CONFIG_CACHE=none turns it off.
+CONFIG_CACHE=${COWGUARD_CONFIG_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cowguard/config}
+
+config_key() {
+	{
+		cat "$frag.new"
+		echo "ARCH=$KERNEL_ARCH CROSS_COMPILE=$CROSS_COMPILE LLVM=$LLVM"
+		if [ -n "$LLVM" ]; then
+			"clang$LLVM" --version
+		else
+			"${CROSS_COMPILE}gcc" --version
+		fi 2>&1 | head -n 1
+		(cd "$TREE" && sed -n '1,5p' Makefile &&
+			find . -name 'Kconfig*' -o -name 'tiny.config' |
+			LC_ALL=C sort | xargs cat)
+	} | sha1sum | cut -c1-40
+}
+
 do_config() {
 	mkdir -p "$OBJ"
 	frag=$OBJ/cowguard.fragment
@@ -74,10 +98,17 @@ do_config() {
 		[ ! -f "$SERIES_DIR/series.config" ] || echo " + $BASE_SERIES/series.config") + configs/$ARCH.conf$(for f in $(list_configs); do
 		printf ' + selftests/%s' "$f"; done)$([ -z "$DEBUG" ] ||
 		echo ' + configs/debug.config')"
-	logged "$OBJ/config.log" kmake tinyconfig
-	logged "$OBJ/config.log" "$TREE/scripts/kconfig/merge_config.sh" -m \
-		-O "$OBJ" "$OBJ/.config" "$frag.new"
-	logged "$OBJ/config.log" kmake olddefconfig
+	key=
+	[ "$CONFIG_CACHE" = none ] || key=$(config_key)
+	if [ -n "$key" ] && [ -f "$CONFIG_CACHE/$key" ]; then
+		cp "$CONFIG_CACHE/$key" "$OBJ/.config"
+		stage config "$ARCH: the same .config as before ($CONFIG_CACHE/$key)"
+	else
+		logged "$OBJ/config.log" kmake tinyconfig
+		logged "$OBJ/config.log" "$TREE/scripts/kconfig/merge_config.sh" -m \
+			-O "$OBJ" "$OBJ/.config" "$frag.new"
+		logged "$OBJ/config.log" kmake olddefconfig
+	fi
 	bad=
 	# The last setting of an option wins, as in merge_config.sh: an
 	# architecture can turn off what configs/common.config turns on.
@@ -95,6 +126,11 @@ do_config() {
 	if [ -n "$bad" ]; then
 		rm -f "$OBJ/.config"
 		die "$ARCH: Kconfig did not take:$bad (unmet dependencies?)"
+	fi
+	if [ -n "$key" ] && [ ! -f "$CONFIG_CACHE/$key" ] &&
+		mkdir -p "$CONFIG_CACHE" &&
+		cp "$OBJ/.config" "$CONFIG_CACHE/$key.$$"; then
+		mv "$CONFIG_CACHE/$key.$$" "$CONFIG_CACHE/$key"
 	fi
 	mv "$frag.new" "$frag"
 }
