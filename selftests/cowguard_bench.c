@@ -31,6 +31,15 @@
  * that waited at least half a walk>" line: on a kernel whose walk holds
  * mmap_lock for write, the writes must show the stall the figures are
  * about, and scripts/bench declares a run invalid when they do not.
+ *
+ * And one "# stall_by <load> <ran> <preempted> <slept>" line, which splits
+ * those late writes by what the writer's thread did meanwhile, from its
+ * context switch counts: "slept" waited in the kernel (mmap_lock, a page
+ * lock), "preempted" lost its CPU to another guest task, "ran" did
+ * neither: the guest kept it running, so either the kernel spun (a page
+ * table lock, which a walk holds for one table, microseconds) or the host
+ * did not run the writer's vCPU. A TCG guest cannot tell it the latter.
+ * (Counted in writes' slots, as the stall line is.)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -178,9 +187,12 @@ static void clear_refs(const char *type)
 static char *region;
 static size_t region_size;
 static atomic_int stop;
-static uint64_t hist[MAX_WRITERS][HIST_US + 1];
+/* What the writer's thread did while a write was late; see the top. */
+enum wait { WAIT_RAN, WAIT_PREEMPTED, WAIT_SLEPT, NR_WAITS };
+static uint64_t (*hist)[NR_WAITS][HIST_US + 1];	/* [nr_writers] */
 static uint64_t faulted[MAX_WRITERS];
 static uint64_t walk_us[MAX_WALKS];
+static uint64_t slots[HIST_US + 1];
 /*
  * One writer per CPU but the first, each on its own CPU; clear_refs and
  * the mmap churner share the first. A writer that shared a CPU with the
@@ -199,20 +211,26 @@ static void run_on_cpu(int cpu)
 		die("sched_setaffinity");
 }
 
-static long minor_faults(void)
+static void thread_usage(struct rusage *ru)
 {
-	struct rusage ru;
-
-	if (getrusage(RUSAGE_THREAD, &ru))
+	if (getrusage(RUSAGE_THREAD, ru))
 		die("getrusage");
-	return ru.ru_minflt;
 }
 
-static void record(long id, uint64_t ns)
+static enum wait waited(const struct rusage *was, const struct rusage *now)
+{
+	if (now->ru_nvcsw != was->ru_nvcsw)
+		return WAIT_SLEPT;
+	if (now->ru_nivcsw != was->ru_nivcsw)
+		return WAIT_PREEMPTED;
+	return WAIT_RAN;
+}
+
+static void record(long id, enum wait wait, uint64_t ns)
 {
 	uint64_t us = ns / 1000;
 
-	hist[id][us < HIST_US ? us : HIST_US]++;
+	hist[id][wait][us < HIST_US ? us : HIST_US]++;
 }
 
 /*
@@ -222,29 +240,32 @@ static void record(long id, uint64_t ns)
  */
 static void *writer(void *arg)
 {
-	long id = (long)arg, faults;
+	long id = (long)arg;
 	size_t stride = region_size / nr_writers;
 	char *base = region + id * stride;
 	size_t off = 0;
+	struct rusage was, now;
 	uint64_t slot;
 
 	run_on_cpu((id + 1) % nr_cpus);
-	faults = minor_faults();
+	thread_usage(&was);
 	slot = now_ns();
 
 	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+		enum wait wait;
 		uint64_t end;
-		long now_faults;
 
 		while (now_ns() < slot)
 			;
 		base[off]++;
 		end = now_ns();
-		now_faults = minor_faults();
-		faulted[id] += now_faults != faults;
-		faults = now_faults;
+		/* Since the last write: the wait for this slot and the write. */
+		thread_usage(&now);
+		faulted[id] += now.ru_minflt != was.ru_minflt;
+		wait = waited(&was, &now);
+		was = now;
 		for (; slot <= end; slot += WRITE_PERIOD_NS)
-			record(id, end - slot);
+			record(id, wait, end - slot);
 		off += ps;
 		if (off >= stride)
 			off = 0;
@@ -270,10 +291,11 @@ static void latency_under(const char *load, const char *type, int churn,
 {
 	pthread_t th[MAX_WRITERS], churner;
 	uint64_t total = 0, seen = 0, p99 = 0, max = 0, stalled = 0;
+	uint64_t stalled_by[NR_WAITS] = { 0 };
 	uint64_t end, walk = 0, writes_faulted = 0;
 	long loops = 0;
 
-	memset(hist, 0, sizeof(hist));
+	memset(hist, 0, nr_writers * sizeof(*hist));
 	memset(faulted, 0, sizeof(faulted));
 	/*
 	 * Every page write-protected, so that the first write to each page
@@ -305,28 +327,26 @@ static void latency_under(const char *load, const char *type, int churn,
 
 	for (int i = 0; i < nr_writers; i++)
 		writes_faulted += faulted[i];
+	/* All writers' histograms in one, and the late slots by wait. */
+	memset(slots, 0, sizeof(slots));
 	for (int b = 0; b <= HIST_US; b++) {
-		uint64_t n = 0;
-
 		for (int i = 0; i < nr_writers; i++)
-			n += hist[i][b];
-		if (!n)
-			continue;
-		total += n;
-		if (2 * (uint64_t)b >= walk)
-			stalled += n;
+			for (int w = 0; w < NR_WAITS; w++) {
+				slots[b] += hist[i][w][b];
+				if (2 * (uint64_t)b >= walk)
+					stalled_by[w] += hist[i][w][b];
+			}
+		total += slots[b];
 	}
+	for (int w = 0; w < NR_WAITS; w++)
+		stalled += stalled_by[w];
 	for (int b = 0; b <= HIST_US; b++) {
-		uint64_t n = 0;
-
-		for (int i = 0; i < nr_writers; i++)
-			n += hist[i][b];
-		if (!n)
+		if (!slots[b])
 			continue;
 		max = b;
-		if (!p99 && (seen + n) * 100 >= total * 99)
+		if (!p99 && (seen + slots[b]) * 100 >= total * 99)
 			p99 = b ? b : 1;
-		seen += n;
+		seen += slots[b];
 	}
 	printf("# bench writer_p99_us_%s %llu\n", load, (unsigned long long)p99);
 	printf("# bench writer_max_us_%s %llu\n", load, (unsigned long long)max);
@@ -335,6 +355,10 @@ static void latency_under(const char *load, const char *type, int churn,
 	       (unsigned long long)total, (unsigned long long)writes_faulted);
 	printf("# stall %s %llu %llu %llu\n", load, (unsigned long long)walk,
 	       (unsigned long long)total, (unsigned long long)stalled);
+	printf("# stall_by %s %llu %llu %llu\n", load,
+	       (unsigned long long)stalled_by[WAIT_RAN],
+	       (unsigned long long)stalled_by[WAIT_PREEMPTED],
+	       (unsigned long long)stalled_by[WAIT_SLEPT]);
 }
 
 static void bench_clear_refs(size_t mib, int seconds)
@@ -380,6 +404,9 @@ int main(int argc, char **argv)
 	nr_writers = nr_cpus > 1 ? nr_cpus - 1 : 1;
 	if (nr_writers > MAX_WRITERS)
 		nr_writers = MAX_WRITERS;
+	hist = calloc(nr_writers, sizeof(*hist));
+	if (!hist)
+		die("calloc");
 	if (mib < 64 || seconds < 1) {
 		printf("# usage: %s [<MiB, >= 64> [<seconds per load, >= 1>]]\n",
 		       argv[0]);
