@@ -38,7 +38,7 @@
  * lock), "preempted" lost its CPU to another guest task, "ran" did
  * neither: the guest kept it running, so either the kernel spun (a page
  * table lock, which a walk holds for one table, microseconds) or the host
- * did not run the writer's vCPU. A TCG guest cannot tell it the latter.
+ * did not run the writer's vCPU, which a TCG guest cannot tell apart.
  * (Counted in writes' slots, as the stall line is.)
  */
 #define _GNU_SOURCE
