@@ -99,7 +99,7 @@ static const struct race {
 	int contexts;
 	const char *pages;	/* COWGUARD_RACE_PAGES */
 } races[] = {
-	{ "soft_dirty_race", 7, "64" },
+	{ "soft_dirty_race", 8, "64" },
 	{ "lost_writes", 3, "512" },
 	{ "odirect_race", 2, NULL },	/* 16 pages, as ever */
 };

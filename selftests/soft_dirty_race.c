@@ -29,6 +29,16 @@
  *                 entry, which a walk under mmap_read_lock must not clean.
  *   ksm           ksmd merges the pages, which the test zeroes every round
  *                 (MADV_MERGEABLE, ksmd at full speed for the case).
+ *   mmap_churn    a thread maps and unmaps a page elsewhere, so that a
+ *                 writer of mmap_lock waits during every walk: a walk that
+ *                 lets it in stops and goes on later, from where it
+ *                 stopped. Nothing else touches the region, so the check
+ *                 is exact both ways: a page that did not change must be
+ *                 clean too (a walk that skipped part of the range after
+ *                 a stop leaves it soft-dirty). Over a region of
+ *                 MMAP_CHURN_SCALE times the others', so that a walk
+ *                 lasts long enough to stop (about 0.7 ms in the x86_64
+ *                 guest).
  *
  * Every round is bounded; the case ends after ROUNDS rounds or SECONDS
  * seconds over a REGION_SIZE region (or what the environment says:
@@ -49,12 +59,13 @@
 #define THP_SIZE	(2UL << 20)
 #define ROUNDS		2000
 #define SECONDS		15
+#define MMAP_CHURN_SCALE	4
 
 #ifndef MPOL_MF_MOVE
 #define MPOL_MF_MOVE	(1 << 1)
 #endif
 
-enum stressor { MIGRATE, PAGEOUT, PROC_MEM, KSM };
+enum stressor { MIGRATE, PAGEOUT, PROC_MEM, KSM, MMAP };
 
 FIXTURE(soft_dirty_race)
 {
@@ -85,6 +96,8 @@ FIXTURE_VARIANT(soft_dirty_race)
 	bool main_writes;	/* the test thread writes too */
 	bool zero_first;	/* zero every page each round: KSM merges them */
 	bool with_proc_mem;	/* a /proc/self/mem writer besides the stressor */
+	bool exact;		/* nothing else changes the region's soft-dirty bits */
+	unsigned int scale;	/* times the region's pages (0: 1) */
 };
 
 FIXTURE_VARIANT_ADD(soft_dirty_race, migrate_thp)
@@ -128,6 +141,16 @@ FIXTURE_VARIANT_ADD(soft_dirty_race, proc_mem_migrate)
 {
 	.stressor = MIGRATE, .thp = false, .clean_first = false,
 	.main_writes = false, .with_proc_mem = true,
+};
+
+/*
+ * Read-only, so that it never merges with the region's VMA: a new mapping
+ * merged into it would make the whole region soft-dirty (VM_SOFTDIRTY).
+ */
+FIXTURE_VARIANT_ADD(soft_dirty_race, mmap_churn)
+{
+	.stressor = MMAP, .thp = false, .clean_first = false,
+	.main_writes = true, .exact = true, .scale = MMAP_CHURN_SCALE,
 };
 
 /* Bytes of AnonHugePages in the VMA at addr, from smaps. */
@@ -233,6 +256,7 @@ static void *stressor_thread(void *arg)
 	int node = 1;
 
 	while (!atomic_load(&self->stop)) {
+		void *p;
 		size_t page;
 
 		switch (sa->stressor) {
@@ -251,6 +275,12 @@ static void *stressor_thread(void *arg)
 			if (ksm_get("pages_sharing") > 0)
 				atomic_fetch_add(&self->ops, 1);
 			usleep(10000);
+			break;
+		case MMAP:
+			p = mmap(NULL, self->ps, PROT_READ,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (p != MAP_FAILED && !munmap(p, self->ps))
+				atomic_fetch_add(&self->ops, 1);
 			break;
 		case PROC_MEM:
 			/* A stamp no page held before: the write changes it. */
@@ -275,6 +305,8 @@ FIXTURE_SETUP(soft_dirty_race)
 	/* A THP context needs at least one whole THP. */
 	self->size = race_bound("COWGUARD_RACE_PAGES", REGION_SIZE / self->ps,
 				REGION_SIZE / self->ps) * self->ps;
+	if (variant->scale)
+		self->size *= variant->scale;
 	if (variant->thp)
 		self->size = (self->size + THP_SIZE - 1) & ~(THP_SIZE - 1);
 	self->nr = self->size / self->ps;
@@ -378,7 +410,7 @@ TEST_F_TIMEOUT(soft_dirty_race, written_after_clear_is_soft_dirty,
 	       2 * RACE_MAX_SECONDS + 30)
 {
 	unsigned long rounds = 0, changed = 0, lost = 0, first_page = 0;
-	unsigned long first_round = 0, dropped = 0;
+	unsigned long first_round = 0, dropped = 0, unchanged = 0, stale = 0;
 	uint64_t first_was = 0, first_now = 0;
 	unsigned long max_rounds = race_bound("COWGUARD_RACE_ROUNDS", ROUNDS, ~0UL);
 	unsigned long max_seconds = race_seconds(SECONDS);
@@ -410,8 +442,15 @@ TEST_F_TIMEOUT(soft_dirty_race, written_after_clear_is_soft_dirty,
 			self->now[i] = *(volatile uint64_t *)(self->mem + i * self->ps);
 		ASSERT_TRUE(pagemap_read(self->mem, self->nr, self->ents));
 		for (i = 0; i < self->nr; i++) {
-			if (self->now[i] == self->snap[i])
+			if (self->now[i] == self->snap[i]) {
+				if (!variant->exact)
+					continue;
+				/* Written before clear_refs only: must be clean. */
+				unchanged++;
+				if (self->ents[i] & PM_SOFT_DIRTY)
+					stale++;
 				continue;
+			}
 			/*
 			 * MADV_FREE lets reclaim drop a clean page, which then
 			 * reads zero: no write changed it. The test never
@@ -440,6 +479,9 @@ TEST_F_TIMEOUT(soft_dirty_race, written_after_clear_is_soft_dirty,
 	if (dropped)
 		TH_LOG("%lu MADV_FREE'd pages dropped by reclaim (read zero again): not counted",
 		       dropped);
+	if (variant->exact)
+		TH_LOG("%lu pages unchanged after clear_refs, %lu of them still soft-dirty",
+		       unchanged, stale);
 	race_summary(rounds, lost);
 	ASSERT_NE(0UL, atomic_load(&self->ops))
 		TH_LOG("the stressor never took effect: nothing raced");
@@ -448,6 +490,11 @@ TEST_F_TIMEOUT(soft_dirty_race, written_after_clear_is_soft_dirty,
 		TH_LOG("first: page %lu in round %lu changed after clear_refs returned (%#llx to %#llx) and is not soft-dirty",
 		       first_page, first_round, (unsigned long long)first_was,
 		       (unsigned long long)first_now);
+	if (variant->exact) {
+		ASSERT_NE(0UL, unchanged) TH_LOG("no page stayed unchanged: nothing was checked");
+		EXPECT_EQ(0UL, stale)
+			TH_LOG("clear_refs left pages soft-dirty that nothing wrote afterwards");
+	}
 }
 
 TEST_HARNESS_MAIN
