@@ -63,9 +63,13 @@ series_has_counters() {
 	grep -qx "$SERIES_COUNTERS_STOP" "$SERIES_DIR/series" 2>/dev/null
 }
 
-# series_counts LEVEL: the level's kernel has the event counters.
+# series_counts LEVEL: the level's kernel has the event counters: the
+# series' series.config turns them on (6.1's first patch, 6.12's last),
+# and every level but none applies series.config, where every option
+# must reach the .config (scripts/lib/kbuild.sh).
 series_counts() {
-	series_applied "$1" && series_has_counters
+	series_applied "$1" &&
+		grep -qx 'CONFIG_DEBUG_VM_ANON_EVENTS=y' "$SERIES_DIR/series.config" 2>/dev/null
 }
 
 # series_words LEVEL MARKER BASE: the words of selftests/expected that
