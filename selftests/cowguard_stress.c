@@ -1319,34 +1319,6 @@ static void check_free_memory(struct __test_metadata *_metadata, size_t ps,
 		       lost, lost * (long)ps / 1024);
 }
 
-/*
- * The huge zero folio (a THP's worth of pages) is allocated by the first
- * read fault on an empty THP range, held by every mm that mapped it until
- * that mm exits, and freed by a shrinker (drop_caches) when none does. A
- * 6.12 run was once 513 pages short after its run (2026-12-06), 512 of
- * them most likely that folio: taken between the snapshots by a read of
- * the THP aligned volatile range in this process's mm (the threads
- * variant) and still held at the second. Take it here first, so that
- * both snapshots count it as allocated. Without THP, or with
- * use_zero_page off, the read maps the small zero page instead.
- */
-static void hold_huge_zero_folio(void)
-{
-	size_t thp = thp_size();
-	char *map, *aligned;
-
-	if (!thp)
-		return;
-	map = mmap(NULL, 2 * thp, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (map == MAP_FAILED)
-		return;
-	aligned = (char *)(((uintptr_t)map + thp - 1) & ~(thp - 1));
-	madvise(aligned, thp, MADV_HUGEPAGE);
-	/* The mm keeps its reference after the range is gone. */
-	(void)*(volatile char *)aligned;
-	munmap(map, 2 * thp);
-}
-
 TEST_F_TIMEOUT(stress, ioctls_unload, 90)
 {
 	struct mem_snapshot before, after;
@@ -1354,7 +1326,6 @@ TEST_F_TIMEOUT(stress, ioctls_unload, 90)
 
 	if (setup_skipped(_metadata))
 		return;
-	hold_huge_zero_folio();
 	ASSERT_TRUE(run_stress(_metadata, self->ps, variant->processes,
 			       WARMUP_MS, false, &res));
 	check_run(_metadata, self, &res, false);
