@@ -11,7 +11,17 @@
  *   fault_swapin      read faults on pages pushed out with MADV_PAGEOUT
  *
  * clear_refs and the faults around it, on a populated mapping:
- *   clear_refs_sd_ms_per_gib   one soft-dirty clear_refs (echo 4)
+ *   clear_refs_sd_ms_per_gib   one soft-dirty clear_refs (echo 4), with
+ *                              "walk" as the first argument only: make
+ *                              bench boots that instruction-counted
+ *                              (QEMU -icount: a guest nanosecond per
+ *                              instruction). Timed on TCG's own clock the
+ *                              walk costs whatever its PTE loop's place in
+ *                              the kernel's text costs the emulator: the
+ *                              same loop took 4.6 or 2.6 ms per 512 MiB
+ *                              depending on whether it straddled a page
+ *                              (Documentation/clear-refs.rst). Without
+ *                              "walk" that time is an info line.
  *   writer_{p99,max}_us_<load> latency of the writer threads' writes
  *                              while the main thread loops clear_refs:
  *                              soft-dirty (sd), clear referenced (ref),
@@ -47,6 +57,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -361,9 +372,29 @@ static void latency_under(const char *load, const char *type, int churn,
 	       (unsigned long long)stalled_by[WAIT_SLEPT]);
 }
 
+/*
+ * One soft-dirty clear_refs of the whole region, every PTE dirty and
+ * writable: the median of REPS, in ns per GiB.
+ */
+static uint64_t walk_ns_per_gib(size_t mib)
+{
+	uint64_t ns[REPS];
+
+	for (int r = 0; r < REPS; r++) {
+		uint64_t t;
+
+		touch(region, region_size, 2);	/* writable and dirty again */
+		t = now_ns();
+		clear_refs("4");
+		ns[r] = (now_ns() - t) * 1024 / mib;
+	}
+	return median(ns, REPS);
+}
+
+/* seconds == 0: the walk's cost alone, the instruction-counted boot's. */
 static void bench_clear_refs(size_t mib, int seconds)
 {
-	uint64_t ms[REPS];
+	uint64_t walk;
 
 	clear_refs_fd = open("/proc/self/clear_refs", O_WRONLY);
 	if (clear_refs_fd < 0)
@@ -372,28 +403,30 @@ static void bench_clear_refs(size_t mib, int seconds)
 	region = map_anon(region_size);
 	touch(region, region_size, 1);
 
-	for (int r = 0; r < REPS; r++) {
-		uint64_t t;
-
-		touch(region, region_size, 2);	/* writable and dirty again */
-		t = now_ns();
-		clear_refs("4");
-		ms[r] = (now_ns() - t) * 1024 / mib / 1000000;
+	walk = walk_ns_per_gib(mib);
+	if (!seconds) {
+		printf("# bench clear_refs_sd_ms_per_gib %llu.%02llu\n",
+		       (unsigned long long)(walk / 1000000),
+		       (unsigned long long)(walk % 1000000 / 10000));
+		goto out;
 	}
-	printf("# bench clear_refs_sd_ms_per_gib %llu\n",
-	       (unsigned long long)median(ms, REPS));
+	printf("# info walk alone: %llu ms per GiB of TCG time (not a figure: see clear_refs_sd_ms_per_gib)\n",
+	       (unsigned long long)(walk / 1000000));
 
 	latency_under("sd", "4", 0, seconds);
 	latency_under("ref", "1", 0, seconds);
 	latency_under("sd_mmap", "4", 1, seconds);
+out:
 	munmap(region, region_size);
 	close(clear_refs_fd);
 }
 
 int main(int argc, char **argv)
 {
-	size_t mib = argc > 1 ? strtoul(argv[1], NULL, 0) : 512;
-	int seconds = argc > 2 ? atoi(argv[2]) : 5;
+	bool walk_only = argc > 1 && !strcmp(argv[1], "walk");
+	int arg = walk_only ? 2 : 1;
+	size_t mib = argc > arg ? strtoul(argv[arg], NULL, 0) : 512;
+	int seconds = walk_only ? 0 : argc > arg + 1 ? atoi(argv[arg + 1]) : 5;
 
 	cpu_set_t online;
 
@@ -407,16 +440,20 @@ int main(int argc, char **argv)
 	hist = calloc(nr_writers, sizeof(*hist));
 	if (!hist)
 		die("calloc");
-	if (mib < 64 || seconds < 1) {
-		printf("# usage: %s [<MiB, >= 64> [<seconds per load, >= 1>]]\n",
-		       argv[0]);
+	if (mib < 64 || (!walk_only && seconds < 1) || argc > arg + 2 ||
+	    (walk_only && argc > arg + 1)) {
+		printf("# usage: %s [<MiB, >= 64> [<seconds per load, >= 1>]]\n"
+		       "#        %s walk [<MiB, >= 64>]\n", argv[0], argv[0]);
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	printf("# info %d CPUs, %d writer thread(s)%s\n", nr_cpus, nr_writers,
-	       nr_cpus > 1 ? "" : ": they share the CPU with clear_refs, latencies include scheduling");
 	run_on_cpu(0);
-	bench_fault_paths();
+	if (!walk_only) {
+		printf("# info %d CPUs, %d writer thread(s)%s\n", nr_cpus,
+		       nr_writers, nr_cpus > 1 ? "" :
+		       ": they share the CPU with clear_refs, latencies include scheduling");
+		bench_fault_paths();
+	}
 	bench_clear_refs(mib, seconds);
 	return 0;
 }

@@ -56,12 +56,18 @@
 #                   virtio-mmio); a BOOT_COMMAND says {disk} itself
 #   BASE_MARKER     yes when 6.1 itself has the swap PTE exclusive marker
 #                   on this architecture (default no)
+#   QEMU_ICOUNT_ARGS  what replaces QEMU_ARGS' -smp and -accel options for
+#                   an instruction-counted boot (GUEST_ICOUNT=1, make
+#                   bench's walk cost): QEMU's -icount, under which the
+#                   guest's clock advances with the instructions it runs,
+#                   not with the host's time (optional: without it the
+#                   description cannot boot that way)
 
 CONF_KEYS='KERNEL_ARCH CROSS_COMPILE LLVM KERNEL_IMAGE KERNEL_PARTS
 DEB_PACKAGES QEMU QEMU_ARGS CONSOLE KERNEL_CMDLINE SHUTDOWN BOOT_TIMEOUT
 BOOT_COMMAND KCONFIG KCONFIG_BASE KCONFIG_DEBUG COMPILE_TARGETS
 SELFTEST_LISTS GUEST_CFLAGS GUEST_CAPS GUEST_DISK_MB QEMU_DISK_ARGS
-BASE_MARKER'
+BASE_MARKER QEMU_ICOUNT_ARGS'
 CONF_CAPS='thp disk soft_dirty uffd_wp numa ksm va64'
 
 # conf_names: every description, sorted.
@@ -124,7 +130,7 @@ conf_load() {
 	BOOT_TIMEOUT=300 BOOT_COMMAND=
 	KCONFIG= KCONFIG_BASE= KCONFIG_DEBUG= COMPILE_TARGETS= SELFTEST_LISTS=tests.list
 	GUEST_CFLAGS=
-	GUEST_CAPS= GUEST_DISK_MB= BASE_MARKER=no
+	GUEST_CAPS= GUEST_DISK_MB= BASE_MARKER=no QEMU_ICOUNT_ARGS=
 	QEMU_DISK_ARGS='-drive file={disk},if=virtio,format=raw'
 	# A description may include another: . "$TOP/configs/<name>.conf".
 	TOP=$CONF_TOP

@@ -77,6 +77,30 @@ scratch_disk_args() {
 	done
 }
 
+# qemu_cpu_args: QEMU_ARGS, or for an instruction-counted run
+# (GUEST_ICOUNT=1) QEMU_ARGS without its -smp and -accel options and with
+# QEMU_ICOUNT_ARGS instead. Run in a subshell: it turns globbing off.
+qemu_cpu_args() {
+	set -f
+	if [ "${GUEST_ICOUNT:-}" != 1 ]; then
+		printf '%s\n' "$QEMU_ARGS"
+		return 0
+	fi
+	_skip=
+	# shellcheck disable=SC2086
+	for w in $QEMU_ARGS; do
+		if [ -n "$_skip" ]; then
+			_skip=
+			continue
+		fi
+		case $w in
+		-smp | -accel) _skip=1 ;;
+		*) printf '%s\n' "$w" ;;
+		esac
+	done
+	printf '%s\n' "$QEMU_ICOUNT_ARGS"
+}
+
 # boot_words DISK: the command that boots the guest, one argument a line
 # (no argument has a newline): the description's BOOT_COMMAND with its
 # placeholders replaced (scripts/lib/conf.sh), or QEMU's. DISK is the
@@ -87,8 +111,8 @@ boot_words() {
 	if [ -z "$BOOT_COMMAND" ]; then
 		# A run's memory size after the description's -m, which QEMU
 		# lets win.
-		# shellcheck disable=SC2086
-		printf '%s\n' $QEMU $QEMU_ARGS ${GUEST_MEM_MB:+-m ${GUEST_MEM_MB}M} \
+		# shellcheck disable=SC2046,SC2086
+		printf '%s\n' $QEMU $(qemu_cpu_args) ${GUEST_MEM_MB:+-m ${GUEST_MEM_MB}M} \
 			${1:+$(scratch_disk_args "$1")} -nographic -monitor none -no-reboot \
 			-kernel "$OBJ/$KERNEL_IMAGE" -initrd "$RUN/initramfs.cpio.gz" \
 			-append "$cmdline"

@@ -60,6 +60,10 @@ expect_error "bad GUEST_MEM_MB" "bad GUEST_MEM_MB '256M'" \
 	env GUEST_MEM_MB=256M "$TOP/scripts/cowguard" qemu
 expect_error "GUEST_CMDLINE with a shell character" "bad GUEST_CMDLINE" \
 	env GUEST_CMDLINE='A=1;reboot' "$TOP/scripts/cowguard" qemu
+expect_error "bad GUEST_ICOUNT" "bad GUEST_ICOUNT 'yes'" \
+	env GUEST_ICOUNT=yes "$TOP/scripts/cowguard" qemu
+expect_error "GUEST_ICOUNT where the description cannot" "configs/i386.conf has no QEMU_ICOUNT_ARGS" \
+	env ARCH=i386 GUEST_ICOUNT=1 "$TOP/scripts/cowguard" qemu
 
 # A patch that does not apply: a copy of the tools with a series of one
 # broken patch, on the real build directory. Names the patch, shows the
