@@ -147,6 +147,21 @@ static inline bool swap_active(void)
 	return swap_device(NULL, 0);
 }
 
+/* The PMD size of a THP, or 0 where the kernel has no THP. */
+static inline size_t thp_size(void)
+{
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size",
+			"r");
+	unsigned long size = 0;
+
+	if (f) {
+		if (fscanf(f, "%lu", &size) != 1)
+			size = 0;
+		fclose(f);
+	}
+	return size;
+}
+
 /* Whether NUMA node node exists (numa=fake=2 makes two). */
 static inline bool has_node(int node)
 {

@@ -106,20 +106,6 @@ static char *page(FIXTURE_DATA(swap_exclusive) *self, size_t i)
 	return self->mem + i * self->stride;
 }
 
-static size_t thp_size(void)
-{
-	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size",
-			"r");
-	unsigned long size = 0;
-
-	if (f) {
-		if (fscanf(f, "%lu", &size) != 1)
-			size = 0;
-		fclose(f);
-	}
-	return size;
-}
-
 /* KPF_THP of the page mapped at addr (root can read PFNs and kpageflags). */
 static bool is_thp(int pagemap_fd, void *addr, size_t ps)
 {
