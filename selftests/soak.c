@@ -713,6 +713,12 @@ static int print_results(unsigned long pswpout)
 		unsigned long bad = atomic_load(&st->corruptions);
 		char why[128] = "";
 
+		/*
+		 * The harness's RUN line: the guest's init keeps the name of
+		 * a result line that follows one, and names the cases of a
+		 * program without it after the program ("soak: soak.hog").
+		 */
+		printf("#  RUN           soak.%s ...\n", scenario_names[s]);
 		if (st->skip[0] && !it) {
 			printf("ok %d soak.%s # SKIP %s\n", s + 1,
 			       scenario_names[s], st->skip);
