@@ -17,9 +17,7 @@
  *                              (QEMU -icount: a guest nanosecond per
  *                              instruction). Timed on TCG's own clock the
  *                              walk costs whatever its PTE loop's place in
- *                              the kernel's text costs the emulator: the
- *                              same loop took 4.6 or 2.6 ms per 512 MiB
- *                              depending on whether it straddled a page
+ *                              the kernel's text costs the emulator
  *                              (Documentation/clear-refs.rst). Without
  *                              "walk" that time is an info line.
  *   writer_{p99,max}_us_<load> latency of the writer threads' writes
