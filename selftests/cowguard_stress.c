@@ -57,6 +57,7 @@
 
 #include "cowguard_test.h"
 #include "cowguard.h"
+#include "proc_value.h"
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE	0x100000
@@ -886,25 +887,6 @@ static bool stable_refcounts(struct run *run, int *refs)
 	return true;
 }
 
-/* "Key:   N kB" of /proc/meminfo, in kB, or -1. */
-static long meminfo_kb(const char *key)
-{
-	char line[128];
-	size_t klen = strlen(key);
-	long val = -1;
-	FILE *f = fopen("/proc/meminfo", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, klen) && line[klen] == ':') {
-			val = strtol(line + klen + 1, NULL, 10);
-			break;
-		}
-	fclose(f);
-	return val;
-}
-
 /*
  * Free pages, including those on the per-CPU free lists (the "count:" of
  * every pageset in /proc/zoneinfo), which MemFree leaves out and which
@@ -922,7 +904,7 @@ static long free_pages(size_t ps)
 				pcp += n;
 		fclose(f);
 	}
-	return meminfo_kb("MemFree") * 1024 / (long)ps + pcp;
+	return proc_value("/proc/meminfo", "MemFree") * 1024 / (long)ps + pcp;
 }
 
 struct mem_snapshot {
@@ -931,25 +913,6 @@ struct mem_snapshot {
 	long swap_cached;	/* pages, SwapCached: of /proc/meminfo */
 	long huge_zero_allocs;	/* thp_zero_page_alloc of /proc/vmstat, or -1 */
 };
-
-/* A counter of /proc/vmstat, or -1 where the kernel has none of that name. */
-static long vmstat_count(const char *name)
-{
-	char line[128];
-	size_t len = strlen(name);
-	long val = -1;
-	FILE *f = fopen("/proc/vmstat", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, name, len) && line[len] == ' ') {
-			val = strtol(line + len + 1, NULL, 10);
-			break;
-		}
-	fclose(f);
-	return val;
-}
 
 /* Page cache dropped, LRU batches drained: what is left to compare. */
 static void mem_snapshot(struct mem_snapshot *m, size_t ps)
@@ -966,9 +929,9 @@ static void mem_snapshot(struct mem_snapshot *m, size_t ps)
 	/* Let RCU-deferred frees (module init sections, files) happen. */
 	poll(NULL, 0, 100);
 	m->free = free_pages(ps);
-	m->slab = meminfo_kb("Slab") * 1024 / (long)ps;
-	m->swap_cached = meminfo_kb("SwapCached") * 1024 / (long)ps;
-	m->huge_zero_allocs = vmstat_count("thp_zero_page_alloc");
+	m->slab = proc_value("/proc/meminfo", "Slab") * 1024 / (long)ps;
+	m->swap_cached = proc_value("/proc/meminfo", "SwapCached") * 1024 / (long)ps;
+	m->huge_zero_allocs = proc_value("/proc/vmstat", "thp_zero_page_alloc");
 }
 
 /* --- the run ---------------------------------------------------------------- */

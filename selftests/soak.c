@@ -60,6 +60,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include "proc_value.h"
 #include "race_bounds.h"
 #include "scratch_disk.h"
 
@@ -154,41 +155,6 @@ static void corrupt(struct stats *st, unsigned long n, const char *fmt, ...)
 	}
 }
 
-static unsigned long meminfo_kb(const char *key)
-{
-	char line[128];
-	size_t klen = strlen(key);
-	unsigned long kb = 0;
-	FILE *f = fopen("/proc/meminfo", "r");
-
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, klen) && line[klen] == ':') {
-			kb = strtoul(line + klen + 1, NULL, 10);
-			break;
-		}
-	fclose(f);
-	return kb;
-}
-
-static unsigned long vmstat(const char *key)
-{
-	char name[64];
-	unsigned long v, found = 0;
-	FILE *f = fopen("/proc/vmstat", "r");
-
-	if (!f)
-		return 0;
-	while (fscanf(f, "%63s %lu", name, &v) == 2)
-		if (!strcmp(name, key)) {
-			found = v;
-			break;
-		}
-	fclose(f);
-	return found;
-}
-
 static int write_str(const char *path, const char *val)
 {
 	int fd = open(path, O_WRONLY);
@@ -244,7 +210,7 @@ static bool page_ok(const uint64_t *p, uint64_t idx, uint64_t gen)
 
 static int hog(struct stats *st)
 {
-	unsigned long avail = meminfo_kb("MemAvailable") >> 10;
+	unsigned long avail = proc_value("/proc/meminfo", "MemAvailable") >> 10;
 	size_t mb = avail + (avail / 4 < HOG_EXTRA_MB ? avail / 4 : HOG_EXTRA_MB);
 	size_t nr = (mb << 20) / ps, i;
 	uint64_t gen = 1;
@@ -784,13 +750,13 @@ int main(int argc, char **argv)
 		perror("soak: mmap");
 		return 1;
 	}
-	printf("# soak: %lu s: %lu race contexts of %s rounds each, under hog, O_DIRECT checksum, fork storm and swapoff/swapon cycles; %lu MiB RAM, %lu MiB available\n",
-	       seconds, contexts, rounds, meminfo_kb("MemTotal") >> 10,
-	       meminfo_kb("MemAvailable") >> 10);
+	printf("# soak: %lu s: %lu race contexts of %s rounds each, under hog, O_DIRECT checksum, fork storm and swapoff/swapon cycles; %ld MiB RAM, %ld MiB available\n",
+	       seconds, contexts, rounds, proc_value("/proc/meminfo", "MemTotal") >> 10,
+	       proc_value("/proc/meminfo", "MemAvailable") >> 10);
 	thp_on_madvise();
 	console_quiet(printk, sizeof(printk));
-	pswpout = vmstat("pswpout");
-	pswpin = vmstat("pswpin");
+	pswpout = proc_value("/proc/vmstat", "pswpout");
+	pswpin = proc_value("/proc/vmstat", "pswpin");
 	t0 = now();
 	/* The hog first: the races start under pressure. */
 	pids[HOG] = start_worker(HOG);
@@ -851,8 +817,8 @@ int main(int argc, char **argv)
 	}
 	if (printk[0])
 		write_str("/proc/sys/kernel/printk", printk);
-	pswpout = vmstat("pswpout") - pswpout;
-	pswpin = vmstat("pswpin") - pswpin;
+	pswpout = proc_value("/proc/vmstat", "pswpout") - pswpout;
+	pswpin = proc_value("/proc/vmstat", "pswpin") - pswpin;
 	printf("# soak: %.1f s in all; reclaim swapped out %lu pages (pswpout), %lu came back (pswpin)\n",
 	       now() - t0, pswpout, pswpin);
 	failed |= print_results(pswpout);
