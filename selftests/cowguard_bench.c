@@ -14,8 +14,8 @@
  *   clear_refs_sd_ms_per_gib   one soft-dirty clear_refs (echo 4), with
  *                              "walk" as the first argument only: make
  *                              bench boots that instruction-counted
- *                              (QEMU -icount: a guest nanosecond per
- *                              instruction). Timed on TCG's own clock the
+ *                              (QEMU -icount: the guest's clock counts
+ *                              instructions). Timed on TCG's own clock the
  *                              walk costs whatever its PTE loop's place in
  *                              the kernel's text costs the emulator
  *                              (Documentation/clear-refs.rst). Without
